@@ -1,0 +1,180 @@
+"""The counting rules themselves, as small pure functions on day ordinals and local times.
+
+Kept apart from :mod:`engine` (which validates input and assembles results) so that the
+explanation code can replay a computation step by step with the very same arithmetic.
+
+Speed notes: building datetimes and timedeltas is the dominant cost of this engine in CPython,
+so local days are handled as ordinals, times of day as integer microseconds, and the few
+datetime values needed (end of a local day, local midnight in UTC) are cached per zone and day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from .calendars import Calendar
+from .windows import BusinessHours
+
+__all__ = [
+    "BusinessHoursTrace",
+    "add_months",
+    "end_of_local_day",
+    "local_to_utc",
+    "walk_business_hours",
+]
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+US_PER_DAY = 86_400_000_000
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_CACHE_LIMIT = 200_000  # entries per cache before it is simply cleared (bounded memory)
+
+
+def add_months(day: date, months: int) -> date:
+    """Code de procédure civile art. 641: the day of the last month with the same number as
+    ``day``; where that month has no such day, its last day (31 Jan + 1 month → 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = _DAYS_IN_MONTH[month - 1]
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        last = 29
+    return date(year, month, min(day.day, last))
+
+
+# zone -> {ordinal: (UTC instant of local midnight, offset constant all day)}
+_MIDNIGHTS: dict[tzinfo, dict[int, tuple[datetime, bool]]] = {}
+# zone -> {ordinal: last instant of that local day, UTC}
+_DAY_ENDS: dict[tzinfo, dict[int, datetime]] = {}
+_DELTAS: dict[int, timedelta] = {}
+
+
+def _midnight(zone: tzinfo, ordinal: int) -> tuple[datetime, bool]:
+    """UTC instant at which local day ``ordinal`` starts, and whether its UTC offset is the
+    same all day (true except on daylight-saving change days).
+
+    Local midnight is built with fold=0: if a zone skips midnight (offset change at 00:00), the
+    pre-transition offset maps it to the instant the day really starts.
+    """
+    per_zone = _MIDNIGHTS.get(zone)
+    if per_zone is None:
+        per_zone = _MIDNIGHTS.setdefault(zone, {})
+    found = per_zone.get(ordinal)
+    if found is None:
+        if len(per_zone) >= _CACHE_LIMIT:
+            per_zone.clear()
+        day = date.fromordinal(ordinal)
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        late = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=zone)
+        found = (start.astimezone(UTC), start.utcoffset() == late.utcoffset())
+        per_zone[ordinal] = found
+    return found
+
+
+def end_of_local_day(ordinal: int, zone: tzinfo) -> datetime:
+    """The last instant (UTC) of the local day ``ordinal``: one microsecond before the next
+    local midnight (right even where a zone changes its offset at midnight)."""
+    per_zone = _DAY_ENDS.get(zone)
+    if per_zone is None:
+        per_zone = _DAY_ENDS.setdefault(zone, {})
+    found = per_zone.get(ordinal)
+    if found is None:
+        if len(per_zone) >= _CACHE_LIMIT:
+            per_zone.clear()
+        found = _midnight(zone, ordinal + 1)[0] - ONE_MICROSECOND
+        per_zone[ordinal] = found
+    return found
+
+
+def _delta(microseconds: int) -> timedelta:
+    found = _DELTAS.get(microseconds)
+    if found is None:
+        if len(_DELTAS) >= _CACHE_LIMIT:
+            _DELTAS.clear()
+        found = _DELTAS[microseconds] = timedelta(microseconds=microseconds)
+    return found
+
+
+def local_to_utc(ordinal: int, time_us: int, zone: tzinfo) -> datetime:
+    """UTC instant of the local wall-clock time ``time_us`` (microseconds after midnight) on
+    local day ``ordinal``. A wall time that does not exist (spring-forward gap) or exists twice
+    resolves like ``fold=0``: the offset in force before the change."""
+    midnight, steady = _midnight(zone, ordinal)
+    if steady:  # the common case: midnight + time of day, no offset change that day
+        minutes, rest = divmod(time_us, 60_000_000)
+        result = midnight + _delta(minutes * 60_000_000)
+        return result + _delta(rest) if rest else result
+    day = date.fromordinal(ordinal)
+    seconds, micro = divmod(time_us, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    local = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, second, micro)
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+class BusinessHoursTrace:
+    """What :func:`walk_business_hours` did, for the explanation (filled only when asked).
+
+    Days are ordinals, times are microseconds after local midnight.
+    """
+
+    __slots__ = ("counting_start", "first_day", "first_day_counted", "full_days", "last_day")
+
+    def __init__(self) -> None:
+        self.counting_start: int | None = None  # time of day on first_day
+        self.first_day: int | None = None
+        self.first_day_counted = 0
+        self.full_days = 0  # business days counted in full between the first and the last day
+        self.last_day: int | None = None
+
+
+def walk_business_hours(
+    ordinal: int,
+    time_us: int,
+    amount_us: int,
+    hours: BusinessHours,
+    calendar: Calendar,
+    trace: BusinessHoursTrace | None = None,
+) -> tuple[int, int]:
+    """Local (day ordinal, time of day) at which ``amount_us`` of business time is used up.
+
+    Counting starts at the event (day ``ordinal``, ``time_us`` after midnight) when it falls
+    inside a window of a business day, else at the next window opening. Whole business days are
+    jumped over with the calendar's O(1) business-day jump, so the cost does not depend on the
+    amount. Hours that run out exactly at a window's end give that end (12:00, not the 14:00
+    reopening).
+    """
+    remaining = amount_us
+    windows = hours.us_windows
+    if calendar.add_open_days(ordinal - 1, 1, 5) == ordinal:  # a business day
+        for window_start, window_end in windows:
+            if window_end <= time_us:
+                continue
+            begin = window_start if window_start > time_us else time_us
+            if trace is not None and trace.counting_start is None:
+                trace.counting_start, trace.first_day = begin, ordinal
+            available = window_end - begin
+            if remaining <= available:
+                if trace is not None:
+                    trace.first_day_counted += remaining
+                    trace.last_day = ordinal
+                return ordinal, begin + remaining
+            remaining -= available
+            if trace is not None:
+                trace.first_day_counted += available
+    per_day = hours.us_per_day
+    full, rest = divmod(remaining, per_day)
+    if not rest:  # ends exactly at the close of a day: that day is the last one, not the next
+        full, rest = full - 1, per_day
+    last_day = calendar.add_open_days(ordinal, full + 1, 5)
+    if trace is not None:
+        trace.full_days, trace.last_day = full, last_day
+        if trace.counting_start is None:
+            trace.first_day = calendar.add_open_days(ordinal, 1, 5)
+            trace.counting_start = windows[0][0]
+            if full:  # the first counted day is then one of the full days
+                trace.first_day_counted = per_day
+                trace.full_days = full - 1
+    for window_start, window_end in windows:
+        available = window_end - window_start
+        if rest <= available:
+            return last_day, window_start + rest
+        rest -= available
+    raise AssertionError("unreachable: rest never exceeds one business day")  # pragma: no cover

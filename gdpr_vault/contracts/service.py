@@ -1,0 +1,454 @@
+"""Use cases for clients and their contracts: each one transaction and one trail event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from gdpr_vault import db
+from gdpr_vault.auth.tokens import Principal
+from gdpr_vault.contracts import rules
+from gdpr_vault.contracts.presets import UnknownPresetError, list_presets, load_preset
+from gdpr_vault.contracts.schemas import AmendmentIn, ClientIn, ClientPatch, ContactIn, ContractIn
+from gdpr_vault.contracts.tables import Client, Contact, Contract, TermsVersion
+from gdpr_vault.contracts.terms import ContractTerms, TermsError, apply_overrides, terms_to_dict
+from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
+from gdpr_vault.evidence import trail
+from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.pagination import PageRequest, page
+from gdpr_vault.timeutil import utc_iso
+
+
+def _check(error: str | None, field: str, rule: str) -> None:
+    if error:
+        raise ValidationProblem(error, field=field, rule=rule)
+
+
+def validate_client(data: ClientIn) -> None:
+    _check(rules.country_error(data.country), "country", "iso-3166-1-alpha-2")
+    if data.registration_id is not None:
+        _check(
+            rules.registration_error(data.registration_scheme, data.registration_id),
+            "registration_id",
+            f"registration-{data.registration_scheme.lower()}",
+        )
+    if data.dpo:
+        _check(rules.email_error(data.dpo.email), "dpo.email", "email")
+    for index, contact in enumerate(data.contacts):
+        _check(rules.email_error(contact.email), f"contacts[{index}].email", "email")
+
+
+def resolve_terms(contract: ContractIn, field: str = "contract") -> ContractTerms:
+    """The preset's terms, amended by the contract's overrides and its own time zone."""
+    try:
+        terms = load_preset(contract.preset).terms
+    except UnknownPresetError as exc:
+        raise ValidationProblem(str(exc), field=f"{field}.preset", rule="known-preset") from exc
+    overrides = dict(contract.overrides)
+    if contract.time_zone is not None:
+        _check(rules.time_zone_error(contract.time_zone), f"{field}.time_zone", "iana-time-zone")
+        overrides["time_zone"] = contract.time_zone
+    if contract.end_date and contract.end_date < contract.start_date:
+        raise ValidationProblem(
+            "end_date is before start_date", field=f"{field}.end_date", rule="after-start"
+        )
+    try:
+        return apply_overrides(terms, overrides) if overrides else terms
+    except TermsError as exc:
+        raise ValidationProblem(
+            str(exc), field=f"{field}.overrides.{exc.field}", rule=exc.rule
+        ) from exc
+
+
+def _contract_rows(
+    client_id: str, data: ContractIn, terms: ContractTerms, actor: str, now: datetime
+) -> tuple[Contract, TermsVersion]:
+    contract_id = new_id("ctr")
+    contract = Contract(
+        id=contract_id,
+        client=client_id,
+        reference=data.reference,
+        preset=data.preset,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        renewal=data.renewal,
+        time_zone=terms.time_zone,
+        status="active",
+        current_version=1,
+        created_at=now,
+    )
+    version = TermsVersion(
+        id=new_id("trm"),
+        contract=contract_id,
+        version=1,
+        terms_json=json.dumps(terms_to_dict(terms), sort_keys=True),
+        reason=f"created from preset {data.preset}",
+        author=actor,
+        created_at=now,
+    )
+    return contract, version
+
+
+def _contact_row(client_id: str, contact: ContactIn, now: datetime) -> Contact:
+    return Contact(
+        id=new_id("con"),
+        client=client_id,
+        name=contact.name,
+        email=contact.email,
+        role=contact.role,
+        language=contact.language,
+        receives_notices=contact.receives_notices,
+        created_at=now,
+    )
+
+
+async def create_client(data: ClientIn, actor: str, now: datetime) -> dict[str, Any]:
+    validate_client(data)
+    terms = resolve_terms(data.contract) if data.contract else None
+    client_id = new_id("cli")
+    async with db.transaction():
+        await Client.insert(
+            Client(
+                id=client_id,
+                legal_name=data.legal_name,
+                registration_id=data.registration_id,
+                registration_scheme=data.registration_scheme,
+                country=data.country,
+                language=data.language,
+                dpo_name=data.dpo.name if data.dpo else None,
+                dpo_email=data.dpo.email if data.dpo else None,
+                created_at=now,
+            )
+        )
+        contacts = [_contact_row(client_id, c, now) for c in data.contacts]
+        if contacts:
+            await Contact.insert(*contacts)
+        contract_id = None
+        if data.contract and terms:
+            contract, version = _contract_rows(client_id, data.contract, terms, actor, now)
+            await Contract.insert(contract)
+            await TermsVersion.insert(version)
+            contract_id = contract.id
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="client.created",
+            subject_type="client",
+            subject_id=client_id,
+            client_id=client_id,
+            after=msgspec.to_builtins(data),
+            details={"contract_id": contract_id, "preset": data.contract and data.contract.preset},
+        )
+    return await get_client(client_id)
+
+
+def _client_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "legal_name": row["legal_name"],
+        "registration_scheme": row["registration_scheme"],
+        "registration_id": row["registration_id"],
+        "country": row["country"],
+        "language": row["language"],
+        "dpo": {"name": row["dpo_name"], "email": row["dpo_email"]} if row["dpo_email"] else None,
+        "created_at": utc_iso(row["created_at"]),
+    }
+
+
+async def _client_row(client_id: str) -> dict[str, Any]:
+    if not is_valid_id(client_id, "cli"):
+        raise NotFound(f"client {client_id} not found", field="client_id")
+    row = await Client.select().where(Client.id == client_id).first()
+    if row is None:
+        raise NotFound(f"client {client_id} not found", field="client_id")
+    return row
+
+
+async def get_client(client_id: str) -> dict[str, Any]:
+    out = _client_out(await _client_row(client_id))
+    out["contacts"] = await list_contacts(client_id)
+    out["contracts"] = await list_contracts(client_id)
+    return out
+
+
+async def list_clients(
+    principal: Principal, request: PageRequest, q: str | None, country: str | None
+) -> dict[str, Any]:
+    query = Client.select().order_by(Client.id).limit(request.limit + 1)
+    if principal.role != "dpo":
+        query = query.where(Client.id == (principal.client_id or ""))
+    if request.cursor:
+        query = query.where(Client.id > request.cursor)
+    if q:
+        query = query.where(Client.legal_name.ilike(f"%{q}%"))
+    if country:
+        query = query.where(Client.country == country.upper())
+    rows = await query
+    return page([_client_out(r) for r in rows], request)
+
+
+async def update_client(
+    client_id: str, patch: ClientPatch, actor: str, now: datetime
+) -> dict[str, Any]:
+    if patch.dpo:
+        _check(rules.email_error(patch.dpo.email), "dpo.email", "email")
+    async with db.transaction():
+        before = _client_out(await _client_row(client_id))
+        values: dict[Any, Any] = {}
+        if patch.legal_name is not None:
+            values[Client.legal_name] = patch.legal_name
+        if patch.language is not None:
+            values[Client.language] = patch.language
+        if patch.dpo is not None:
+            values[Client.dpo_name] = patch.dpo.name
+            values[Client.dpo_email] = patch.dpo.email
+        if not values:
+            raise ValidationProblem("nothing to change", field="body", rule="non-empty-patch")
+        await Client.update(values).where(Client.id == client_id)
+        after = _client_out(await _client_row(client_id))
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="client.updated",
+            subject_type="client",
+            subject_id=client_id,
+            client_id=client_id,
+            before=before,
+            after=after,
+        )
+    return await get_client(client_id)
+
+
+def _contact_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "role": row["role"],
+        "language": row["language"],
+        "receives_notices": row["receives_notices"],
+    }
+
+
+async def list_contacts(client_id: str) -> list[dict[str, Any]]:
+    rows = await Contact.select().where(Contact.client == client_id).order_by(Contact.id)
+    return [_contact_out(r) for r in rows]
+
+
+async def add_contact(
+    client_id: str, contact: ContactIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    _check(rules.email_error(contact.email), "email", "email")
+    async with db.transaction():
+        await _client_row(client_id)
+        row = _contact_row(client_id, contact, now)
+        await Contact.insert(row)
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="contact.added",
+            subject_type="contact",
+            subject_id=row.id,
+            client_id=client_id,
+            after=msgspec.to_builtins(contact),
+        )
+    return _contact_out(row.to_dict())
+
+
+async def remove_contact(client_id: str, contact_id: str, actor: str, now: datetime) -> None:
+    async with db.transaction():
+        row = await (
+            Contact.select()
+            .where((Contact.id == contact_id) & (Contact.client == client_id))
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"contact {contact_id} not found", field="contact_id")
+        await Contact.delete().where(Contact.id == contact_id)
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="contact.removed",
+            subject_type="contact",
+            subject_id=contact_id,
+            client_id=client_id,
+            before=_contact_out(row),
+        )
+
+
+def _contract_out(row: dict[str, Any], terms: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "client_id": row["client"],
+        "reference": row["reference"],
+        "preset": row["preset"],
+        "start_date": row["start_date"].isoformat(),
+        "end_date": row["end_date"].isoformat() if row["end_date"] else None,
+        "renewal": row["renewal"],
+        "time_zone": row["time_zone"],
+        "status": row["status"],
+        "terms_version": row["current_version"],
+        "created_at": utc_iso(row["created_at"]),
+    }
+    if terms is not None:
+        out["terms"] = terms
+    return out
+
+
+async def list_contracts(client_id: str) -> list[dict[str, Any]]:
+    rows = await Contract.select().where(Contract.client == client_id).order_by(Contract.id)
+    return [_contract_out(r) for r in rows]
+
+
+async def _contract_row(client_id: str, contract_id: str) -> dict[str, Any]:
+    row = None
+    if is_valid_id(contract_id, "ctr"):
+        row = await (
+            Contract.select()
+            .where((Contract.id == contract_id) & (Contract.client == client_id))
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"contract {contract_id} not found", field="contract_id")
+    return row
+
+
+async def terms_version(contract_id: str, version: int) -> dict[str, Any]:
+    row = await (
+        TermsVersion.select()
+        .where((TermsVersion.contract == contract_id) & (TermsVersion.version == version))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"terms version {version} not found", field="version")
+    return {
+        "version": row["version"],
+        "reason": row["reason"],
+        "author": row["author"],
+        "created_at": utc_iso(row["created_at"]),
+        "terms": json.loads(row["terms_json"]),
+    }
+
+
+async def get_contract(client_id: str, contract_id: str) -> dict[str, Any]:
+    row = await _contract_row(client_id, contract_id)
+    current = await terms_version(contract_id, row["current_version"])
+    return _contract_out(row, current["terms"])
+
+
+async def current_terms(client_id: str, contract_id: str) -> tuple[dict[str, Any], ContractTerms]:
+    """The contract row and its typed terms, for other capabilities' clocks."""
+    from gdpr_vault.contracts.terms import load_terms
+
+    row = await _contract_row(client_id, contract_id)
+    version = await terms_version(contract_id, row["current_version"])
+    return row, load_terms(version["terms"])
+
+
+async def list_terms_versions(client_id: str, contract_id: str) -> list[dict[str, Any]]:
+    await _contract_row(client_id, contract_id)
+    rows = await (
+        TermsVersion.select()
+        .where(TermsVersion.contract == contract_id)
+        .order_by(TermsVersion.version)
+    )
+    return [
+        {
+            "version": r["version"],
+            "reason": r["reason"],
+            "author": r["author"],
+            "created_at": utc_iso(r["created_at"]),
+            "terms": json.loads(r["terms_json"]),
+        }
+        for r in rows
+    ]
+
+
+async def add_contract(
+    client_id: str, data: ContractIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    terms = resolve_terms(data, field="body")
+    async with db.transaction():
+        await _client_row(client_id)
+        contract, version = _contract_rows(client_id, data, terms, actor, now)
+        await Contract.insert(contract)
+        await TermsVersion.insert(version)
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="contract.created",
+            subject_type="contract",
+            subject_id=contract.id,
+            client_id=client_id,
+            after=terms_to_dict(terms),
+            details={"preset": data.preset, "reference": data.reference},
+        )
+    return await get_contract(client_id, contract.id)
+
+
+async def amend_contract(
+    client_id: str, contract_id: str, data: AmendmentIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    """A new terms version; earlier deadlines keep the version they were computed under."""
+    if not data.overrides:
+        raise ValidationProblem(
+            "overrides must change something", field="overrides", rule="non-empty"
+        )
+    async with db.transaction():
+        row, terms = await current_terms(client_id, contract_id)
+        if row["status"] != "active":
+            raise Conflict(f"contract is {row['status']}; only active contracts are amended")
+        if "time_zone" in data.overrides:
+            _check(
+                rules.time_zone_error(str(data.overrides["time_zone"])),
+                "overrides.time_zone",
+                "iana-time-zone",
+            )
+        try:
+            amended = apply_overrides(terms, data.overrides)
+        except TermsError as exc:
+            raise ValidationProblem(
+                str(exc), field=f"overrides.{exc.field}", rule=exc.rule
+            ) from exc
+        new_version = row["current_version"] + 1
+        await TermsVersion.insert(
+            TermsVersion(
+                id=new_id("trm"),
+                contract=contract_id,
+                version=new_version,
+                terms_json=json.dumps(terms_to_dict(amended), sort_keys=True),
+                reason=data.reason,
+                author=actor,
+                created_at=now,
+            )
+        )
+        await Contract.update(
+            {Contract.current_version: new_version, Contract.time_zone: amended.time_zone}
+        ).where(Contract.id == contract_id)
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="contract.amended",
+            subject_type="contract",
+            subject_id=contract_id,
+            client_id=client_id,
+            before=terms_to_dict(terms),
+            after=terms_to_dict(amended),
+            details={"version": new_version},
+        )
+    return await get_contract(client_id, contract_id)
+
+
+def presets_out() -> list[dict[str, Any]]:
+    return [msgspec.to_builtins(p) for p in list_presets()]
+
+
+def preset_out(key: str) -> dict[str, Any]:
+    try:
+        preset = load_preset(key)
+    except UnknownPresetError as exc:
+        raise NotFound(str(exc), field="key") from exc
+    return msgspec.to_builtins(preset)

@@ -1,0 +1,84 @@
+"""Engine selection: the embedded SQLite file by default, PostgreSQL when DATABASE_URL says so.
+
+Piccolo finds its engine through a ``piccolo_conf`` module; ours builds it from the settings so
+the CLI, the web process, the worker and the tests all agree on one database per process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from gdpr_vault.settings import get_settings
+
+os.environ.setdefault("PICCOLO_CONF", "gdpr_vault.piccolo_conf")
+
+
+class UnsupportedDatabaseError(ValueError):
+    pass
+
+
+def engine_from_url(url: str) -> Engine:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = Path(unquote(url.removeprefix("sqlite:///").removeprefix("sqlite://")))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A generous busy timeout: the worker and web requests share one file.
+        return SQLiteEngine(path=str(path), timeout=30)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return PostgresEngine(
+            config={"dsn": url.replace("postgres://", "postgresql://", 1)},
+            extensions=(),
+        )
+    raise UnsupportedDatabaseError(
+        f"DATABASE_URL scheme {parsed.scheme!r} is not supported (use sqlite:/// or postgresql://)"
+    )
+
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        _engine = engine_from_url(get_settings().effective_database_url)
+    return _engine
+
+
+def is_postgres() -> bool:
+    return isinstance(get_engine(), PostgresEngine)
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """One use case, one transaction; on SQLite take the write lock up front.
+
+    SQLite's default deferred transactions upgrade to a write lock on first write and can then
+    fail with "database is locked" instead of waiting; IMMEDIATE makes writers queue politely.
+    """
+    engine = get_engine()
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with engine.transaction():
+            yield
+
+
+async def start_pool() -> None:
+    engine = get_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=10)
+
+
+async def close_pool() -> None:
+    engine = get_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()

@@ -1,0 +1,145 @@
+"""A database job queue: leases so a killed worker's job is retried, SKIP LOCKED so many
+workers on PostgreSQL never run one job twice at once. See docs/adr/0002-job-queue.md.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from gdpr_vault import db
+from gdpr_vault.ids import new_id
+from gdpr_vault.jobs.tables import Job
+
+Handler = Callable[[dict[str, Any], datetime], Awaitable[None]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+async def enqueue(
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    run_at: datetime,
+    dedupe_key: str | None = None,
+    max_attempts: int = 5,
+) -> str | None:
+    """Add a job in the caller's transaction; a dedupe key makes scheduling idempotent."""
+    if dedupe_key is not None:
+        existing = await Job.select(Job.id).where(Job.dedupe_key == dedupe_key).first()
+        if existing:
+            return None
+    job_id = new_id("job")
+    await Job.insert(
+        Job(
+            id=job_id,
+            kind=kind,
+            payload_json=json.dumps(dict(payload), sort_keys=True),
+            dedupe_key=dedupe_key,
+            status="queued",
+            run_at=run_at,
+            max_attempts=max_attempts,
+            created_at=run_at,
+        )
+    )
+    return job_id
+
+
+_PG_CLAIM = """
+UPDATE job SET status = 'running', attempts = attempts + 1,
+       lease_until = {}, locked_by = {}
+WHERE id = (
+    SELECT id FROM job
+    WHERE (status = 'queued' AND run_at <= {})
+       OR (status = 'running' AND lease_until < {})
+    ORDER BY run_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *
+"""
+
+
+async def claim(worker_id: str, now: datetime, lease_seconds: int) -> dict[str, Any] | None:
+    """Take the next due job, or one whose previous worker's lease ran out."""
+    lease_until = now + timedelta(seconds=lease_seconds)
+    if db.is_postgres():
+        rows = await Job.raw(_PG_CLAIM, lease_until, worker_id, now, now)
+        return rows[0] if rows else None
+    async with db.transaction():  # SQLite: IMMEDIATE transaction = one writer at a time
+        due = (Job.status == "queued") & (Job.run_at <= now)
+        expired = (Job.status == "running") & (Job.lease_until < now)
+        row = await Job.select().where(due | expired).order_by(Job.run_at).first()
+        if row is None:
+            return None
+        await Job.update(
+            {
+                Job.status: "running",
+                Job.attempts: row["attempts"] + 1,
+                Job.lease_until: lease_until,
+                Job.locked_by: worker_id,
+            }
+        ).where(Job.id == row["id"])
+        return {**row, "attempts": row["attempts"] + 1, "locked_by": worker_id}
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 5 * 2 ** (attempts - 1)))
+
+
+async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | None:
+    """Claim and run one job; returns its id, or None when nothing is due."""
+    job = await claim(worker_id, now, lease_seconds)
+    if job is None:
+        return None
+    func = _HANDLERS.get(job["kind"])
+    try:
+        if func is None:
+            raise LookupError(f"no handler registered for job kind {job['kind']!r}")
+        await func(json.loads(job["payload_json"]), now)
+    except Exception as exc:  # a failing job must not kill the worker
+        dead = job["attempts"] >= job["max_attempts"]
+        await Job.update(
+            {
+                Job.status: "dead" if dead else "queued",
+                Job.run_at: now + backoff(job["attempts"]),
+                Job.lease_until: None,
+                Job.locked_by: None,
+                Job.last_error: "".join(traceback.format_exception_only(exc)).strip()[:2000],
+                Job.finished_at: now if dead else None,
+            }
+        ).where((Job.id == job["id"]) & (Job.locked_by == worker_id))
+        return job["id"]
+    await Job.update({Job.status: "done", Job.finished_at: now, Job.lease_until: None}).where(
+        (Job.id == job["id"]) & (Job.locked_by == worker_id)
+    )
+    return job["id"]
+
+
+def job_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    from gdpr_vault.timeutil import utc_iso
+
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "run_at": utc_iso(row["run_at"]),
+        "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "last_error": row["last_error"],
+        "finished_at": utc_iso(row["finished_at"]),
+    }

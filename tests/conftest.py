@@ -1,0 +1,87 @@
+"""Test infrastructure: a fresh database per run (SQLite by default, PostgreSQL when
+GDPR_VAULT_TEST_DB=postgres), a movable clock, and tokens for every role.
+
+Tests that touch the database ask for the ``db`` fixture; they are marked ``uses_db`` so the
+PostgreSQL pass of ``make test`` runs exactly them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+_STATE: dict[str, str] = {}
+
+
+def _pg_admin_dsn() -> str:
+    return os.environ.get("GDPR_VAULT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "uses_db: needs the service database")
+    var_dir = Path(tempfile.mkdtemp(prefix="gdpr-vault-test-"))
+    _STATE["var_dir"] = str(var_dir)
+    if os.environ.get("GDPR_VAULT_TEST_DB") == "postgres":
+        import psycopg
+
+        name = f"gv_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        _STATE["pg_db"] = name
+        base = _pg_admin_dsn().rsplit("/", 1)[0]
+        url = f"{base}/{name}"
+    else:
+        url = f"sqlite:///{var_dir / 'test.sqlite3'}"
+    os.environ["DATABASE_URL"] = url
+    os.environ["VAR_DIR"] = str(var_dir)
+    os.environ["DEMO"] = "0"
+    from gdpr_vault.settings import Settings, set_settings
+
+    set_settings(Settings.from_env())
+    from gdpr_vault.migrate import migrate
+
+    asyncio.run(migrate())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    name = _STATE.get("pg_db")
+    if name:
+        import psycopg
+
+        with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.uses_db)
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[None]:
+    """An empty database for this test (tables emptied, schema kept)."""
+    from gdpr_vault.tables import ALL_TABLES
+
+    for table in reversed(ALL_TABLES):
+        await table.delete(force=True)
+    yield
+
+
+@pytest.fixture
+def clock() -> Iterator[object]:
+    from gdpr_vault.timeutil import FrozenClock
+
+    yield FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def var_dir() -> Path:
+    return Path(_STATE["var_dir"])
