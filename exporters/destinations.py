@@ -1,0 +1,414 @@
+"""Where a bag is written: a local directory or an S3 prefix, behind one small interface.
+
+Both give the exporter the same guarantees: a payload file becomes visible under its final name
+only when complete (local: temporary name, ``fsync``, atomic ``rename``; S3: a multipart upload
+is invisible until completed), so a crash never leaves a half-written file that a resumed run
+could mistake for a finished one. Memory stays bounded: the local writer streams to the file
+descriptor, the S3 writer holds at most one part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Protocol
+
+from exporters.errors import InputError
+from exporters.redact import redact_url
+from exporters.s3util import S3Location, parse_s3_url
+from exporters.streaming import RawWriter
+
+TMP_DIR = ".exporters-tmp"
+JOURNAL_NAME = ".exporters-journal.jsonl"
+S3_JOURNAL_DIR = ".exporters-journal/"
+DEFAULT_PART_SIZE = 8 << 20
+MIN_PART_SIZE = 5 << 20
+
+State = Literal["fresh", "resume", "complete", "occupied"]
+
+
+class Destination(Protocol):
+    """The operations the packer needs; paths are ``/``-separated and relative to the bag root."""
+
+    name: str
+
+    def describe(self) -> str: ...
+
+    def location(self, relpath: str = "") -> str: ...
+
+    def state(self) -> State: ...
+
+    def prepare(self) -> None: ...
+
+    def open_writer(self, relpath: str) -> RawWriter: ...
+
+    def open_sibling_writer(self, suffix: str) -> RawWriter: ...
+
+    def sibling_location(self, suffix: str) -> str: ...
+
+    def size_of(self, relpath: str) -> int | None: ...
+
+    def open_read(self, relpath: str) -> BinaryIO: ...
+
+    def journal_lines(self) -> list[bytes]: ...
+
+    def journal_append(self, key: str, line: bytes) -> None: ...
+
+    def journal_remove(self) -> None: ...
+
+    def cleanup(self) -> None: ...
+
+
+class LocalWriter:
+    """Writes to ``<bag>/.exporters-tmp/<random>`` then renames into place on commit."""
+
+    def __init__(self, final: Path, tmp_dir: Path, durable: bool = True) -> None:
+        self._final = final
+        self._durable = durable
+        self._tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, data: memoryview | bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def commit(self) -> None:
+        assert self._fd is not None
+        try:
+            if self._durable:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self._final)
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+class LocalDestination:
+    """A bag directory; ``durable=False`` skips fsync (safe against kill -9, not power loss)."""
+
+    def __init__(self, root: Path, durable: bool = True) -> None:
+        self.root = root
+        self._durable = durable
+        self.name = root.name
+        self._tmp = root / TMP_DIR
+        self._journal = root / JOURNAL_NAME
+        self._journal_fd: int | None = None
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def location(self, relpath: str = "") -> str:
+        return str(self.root / relpath) if relpath else str(self.root)
+
+    def state(self) -> State:
+        if not self.root.exists():
+            return "fresh"
+        if not self.root.is_dir():
+            raise InputError(f"destination {self.root} exists and is not a directory")
+        if self._journal.exists():
+            return "resume"
+        names = {p.name for p in self.root.iterdir()} - {TMP_DIR}
+        if not names:
+            return "fresh"
+        return "complete" if "bagit.txt" in names else "occupied"
+
+    def prepare(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create destination {self.root}: {exc.strerror}") from exc
+        # Leftovers of a killed run are partial files with random names: never reusable.
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.mkdir()
+
+    def open_writer(self, relpath: str) -> LocalWriter:
+        return LocalWriter(self.root / relpath, self._tmp, self._durable)
+
+    def sibling_location(self, suffix: str) -> str:
+        return str(self.root.with_name(self.root.name + suffix))
+
+    def open_sibling_writer(self, suffix: str) -> LocalWriter:
+        return LocalWriter(Path(self.sibling_location(suffix)), self._tmp, self._durable)
+
+    def size_of(self, relpath: str) -> int | None:
+        try:
+            return (self.root / relpath).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        return (self.root / relpath).open("rb")
+
+    def journal_lines(self) -> list[bytes]:
+        try:
+            return self._journal.read_bytes().splitlines(keepends=True)
+        except FileNotFoundError:
+            return []
+
+    def journal_append(self, key: str, line: bytes) -> None:
+        if self._journal_fd is None:
+            self._journal_fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self._journal_fd, line)
+        if self._durable:
+            os.fsync(self._journal_fd)
+
+    def journal_remove(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        with contextlib.suppress(FileNotFoundError):
+            self._journal.unlink()
+
+    def cleanup(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class S3Writer:
+    """Streams one object: a single PUT if it fits in a part, else a multipart upload.
+
+    At most ``part_size`` bytes are buffered; the upload is invisible until completed, which is
+    S3's equivalent of the local rename.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: memoryview | bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = self._part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) >= self._part_size:
+                self._flush_part()
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            answer = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+            self._upload_id = answer["UploadId"]
+        number = len(self._parts) + 1
+        answer = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=bytes(self._buffer),
+        )
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        self._buffer.clear()
+
+    def commit(self) -> None:
+        if self._upload_id is None:
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            self._buffer.clear()
+            return
+        if self._buffer:
+            self._flush_part()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        self._buffer.clear()
+        if self._upload_id is not None:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+
+
+class S3Destination:
+    """A bag under ``s3://bucket/prefix/<name>/``; journal entries are small objects there."""
+
+    def __init__(self, url: str, loc: S3Location, part_size: int, workers: int) -> None:
+        self._url = url
+        self._loc = loc
+        prefix = loc.prefix.rstrip("/")
+        if not prefix:
+            raise InputError(f"destination {redact_url(url)} needs a prefix naming the bag")
+        self._prefix = prefix + "/"
+        self.name = prefix.rpartition("/")[2]
+        self._part_size = part_size
+        self._client = loc.client(max_connections=workers + 4)
+
+    def _key(self, relpath: str) -> str:
+        return self._prefix + relpath
+
+    def describe(self) -> str:
+        return redact_url(self._url)
+
+    def location(self, relpath: str = "") -> str:
+        return f"s3://{self._loc.bucket}/{self._key(relpath)}"
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.head_object(Bucket=self._loc.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def state(self) -> State:
+        answer = self._client.list_objects_v2(
+            Bucket=self._loc.bucket, Prefix=self._prefix + S3_JOURNAL_DIR, MaxKeys=1
+        )
+        if answer.get("KeyCount", 0):
+            return "resume"
+        answer = self._client.list_objects_v2(
+            Bucket=self._loc.bucket, Prefix=self._prefix, MaxKeys=1
+        )
+        if not answer.get("KeyCount", 0):
+            return "fresh"
+        return "complete" if self._exists(self._key("bagit.txt")) else "occupied"
+
+    def prepare(self) -> None:
+        # Abort multipart uploads a killed run left behind: they are invisible but cost storage.
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self._loc.bucket, Prefix=self._prefix):
+            for upload in page.get("Uploads", []):
+                self._client.abort_multipart_upload(
+                    Bucket=self._loc.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+
+    def open_writer(self, relpath: str) -> S3Writer:
+        return S3Writer(self._client, self._loc.bucket, self._key(relpath), self._part_size)
+
+    def _sibling_key(self, suffix: str) -> str:
+        return self._prefix.rstrip("/") + suffix
+
+    def sibling_location(self, suffix: str) -> str:
+        return f"s3://{self._loc.bucket}/{self._sibling_key(suffix)}"
+
+    def open_sibling_writer(self, suffix: str) -> S3Writer:
+        return S3Writer(self._client, self._loc.bucket, self._sibling_key(suffix), self._part_size)
+
+    def size_of(self, relpath: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._client.head_object(Bucket=self._loc.bucket, Key=self._key(relpath))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(answer["ContentLength"])
+
+    def open_read(self, relpath: str) -> BinaryIO:
+        body = self._client.get_object(Bucket=self._loc.bucket, Key=self._key(relpath))["Body"]
+        return _BodyReader(body)
+
+    def _journal_keys(self) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(
+            Bucket=self._loc.bucket, Prefix=self._prefix + S3_JOURNAL_DIR
+        ):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def journal_lines(self) -> list[bytes]:
+        lines = []
+        for key in sorted(self._journal_keys()):
+            body = self._client.get_object(Bucket=self._loc.bucket, Key=key)["Body"].read()
+            lines.append(body)
+        return lines
+
+    def journal_append(self, key: str, line: bytes) -> None:
+        # Header first ("0…"), then one object per payload file, named by its path's hash.
+        name = "0-header" if key == "" else "1-" + hashlib.sha256(key.encode()).hexdigest()
+        self._client.put_object(
+            Bucket=self._loc.bucket, Key=self._prefix + S3_JOURNAL_DIR + name + ".json", Body=line
+        )
+
+    def journal_remove(self) -> None:
+        keys = list(self._journal_keys())
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self._client.delete_objects(
+                Bucket=self._loc.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
+
+    def cleanup(self) -> None:
+        return None
+
+
+class _BodyReader(io.RawIOBase):
+    """A botocore streaming body seen as a readable binary file (for the tar writer)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def open_destination(
+    out: str, *, part_size: int | None = None, workers: int = 2, durable: bool = True
+) -> Destination:
+    """Pick the destination from ``out``: ``s3://…`` or a local directory path."""
+    if out.startswith("s3://"):
+        loc = parse_s3_url(out, what="destination")
+        size = part_size or int(loc.params.get("part_size") or DEFAULT_PART_SIZE)
+        if size < MIN_PART_SIZE:
+            raise InputError(f"S3 part size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
+        return S3Destination(out, loc, size, workers)
+    if "://" in out:
+        scheme = out.split("://", 1)[0]
+        raise InputError(
+            f"unsupported destination scheme {scheme!r}: use a directory path or s3://bucket/prefix/"
+        )
+    path = Path(out).expanduser()
+    if path.name in ("", ".", ".."):
+        path = path.resolve()
+    return LocalDestination(path, durable)
+
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "JOURNAL_NAME",
+    "TMP_DIR",
+    "Destination",
+    "LocalDestination",
+    "S3Destination",
+    "open_destination",
+]

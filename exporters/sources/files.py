@@ -1,0 +1,148 @@
+"""Files under a local directory: ``file:///srv/app/tenants/{client}/``.
+
+Why the care: the tree belongs to the application and may hold symlinks, sockets or names nobody
+vetted. We never follow a symlink out of the root (a link to ``/etc`` must not end up in a client's
+export), we skip non-regular files with a reason, and we refuse names that cannot be expressed
+safely in a bag. Files are opened with ``O_NOFOLLOW`` so a link swapped in after the walk cannot
+redirect the read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from exporters.errors import InputError
+from exporters.paths import safe_relative
+from exporters.redact import redact_url
+from exporters.sources.base import InventoryItem, Sink, Skipped, payload_root
+from exporters.streaming import copy_readinto
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def default_name(url: str) -> str:
+    """Last path component of the template that is not the ``{client}`` placeholder."""
+    parts = [p for p in unquote(urlsplit(url).path).split("/") if p and "{client}" not in p]
+    return parts[-1] if parts else "files"
+
+
+class FileTask:
+    def __init__(self, source: FileSource, rel: str, target: str, st: os.stat_result) -> None:
+        self.label = rel
+        self.size_hint = st.st_size
+        self._source = source
+        self._target = target
+        self._path = f"{source.root_path}/{rel}"
+        self._identity = f"file:{st.st_size}:{st.st_mtime_ns}"
+
+    def run(self, sink: Sink) -> None:
+        record = sink.completed(self._path, self._identity)
+        if record is not None:
+            sink.reuse(record)
+            return
+        fd = os.open(self._target, os.O_RDONLY | _NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            identity = f"file:{st.st_size}:{st.st_mtime_ns}"
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            writer = sink.open(self._path)
+            try:
+                with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+                    copy_readinto(handle.readinto, writer)
+                if writer.size != st.st_size:
+                    raise InputError(
+                        f"{self._source.display}: {self.label!r} changed while being exported; "
+                        "rerun to resume"
+                    )
+            except BaseException:
+                writer.abort()
+                raise
+            sink.commit(writer, self._path, identity, {"mtime_ns": st.st_mtime_ns})
+        finally:
+            os.close(fd)
+
+
+class FileSource:
+    kind = "files"
+
+    def __init__(self, url: str, client: str, name: str | None = None) -> None:
+        parts = urlsplit(url)
+        self.display = redact_url(url)
+        if parts.netloc not in ("", "localhost"):
+            raise InputError(f"file source {self.display}: only local files (file:///path/)")
+        template = unquote(parts.path)
+        if "{client}" in template and not client:
+            raise InputError(f"file source {self.display} needs --client")
+        self.root = Path(template.replace("{client}", client))
+        if not self.root.is_dir():
+            raise InputError(f"file source {self.display}: directory {self.root} does not exist")
+        self._real_root = os.path.realpath(self.root)
+        self.name = name or default_name(url)
+        self.root_path = payload_root(self.kind, self.name)
+
+    def _inside(self, real: str) -> bool:
+        return real == self._real_root or real.startswith(self._real_root.rstrip("/") + "/")
+
+    def _walk(self, report: Sink | None) -> Iterator[tuple[str, str, os.stat_result]]:
+        """(relative name, path to open, stat) for each regular file, in sorted order."""
+
+        def skip(rel: str, reason: str) -> None:
+            if report is not None:
+                report.skip(Skipped(self.display, rel, reason))
+
+        root = str(self.root)
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()
+            kept = []
+            for dirname in dirnames:
+                full = os.path.join(dirpath, dirname)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                safe_relative(rel, origin=f"file source {self.display}")
+                if os.path.islink(full):
+                    skip(rel + "/", "symlinked directory not followed")
+                else:
+                    kept.append(dirname)
+            dirnames[:] = kept
+            for filename in sorted(filenames):
+                full = os.path.join(dirpath, filename)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                safe_relative(rel, origin=f"file source {self.display}")
+                st = os.lstat(full)
+                target = full
+                if stat.S_ISLNK(st.st_mode):
+                    real = os.path.realpath(full)
+                    if not self._inside(real):
+                        skip(rel, "symlink points outside the source root")
+                        continue
+                    try:
+                        st = os.stat(real)
+                    except OSError:
+                        skip(rel, "dangling symlink")
+                        continue
+                    target = real
+                if not stat.S_ISREG(st.st_mode):
+                    skip(rel, "not a regular file")
+                    continue
+                yield rel, target, st
+
+    def tasks(self, sink: Sink) -> Iterator[FileTask]:
+        for rel, target, st in self._walk(sink):
+            yield FileTask(self, rel, target, st)
+
+    def scan(self) -> tuple[int, int]:
+        count = total = 0
+        for _rel, _target, st in self._walk(None):
+            count += 1
+            total += st.st_size
+        return count, total
+
+    def inventory(self) -> Iterator[InventoryItem]:
+        for rel, _target, st in self._walk(None):
+            yield InventoryItem(
+                self.display, rel, st.st_size, f"file:{st.st_size}:{st.st_mtime_ns}"
+            )
