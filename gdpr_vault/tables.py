@@ -6,6 +6,7 @@ from gdpr_vault.auth.tables import ApiToken
 from gdpr_vault.contracts.tables import Client, Contact, Contract, TermsVersion
 from gdpr_vault.evidence.tables import Checkpoint, TrailEvent
 from gdpr_vault.jobs.tables import Job
+from gdpr_vault.subprocessors.tables import Subprocessor
 
 ALL_TABLES: tuple[type[Table], ...] = (
     Client,
@@ -16,4 +17,5 @@ ALL_TABLES: tuple[type[Table], ...] = (
     TrailEvent,
     Checkpoint,
     Job,
+    Subprocessor,
 )
