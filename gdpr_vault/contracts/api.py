@@ -93,6 +93,19 @@ class ClientController(Controller):
     ) -> dict[str, Any]:
         return await service.get_contract(client_id, contract_id)
 
+    @get(
+        "/{client_id:str}/contracts/{contract_id:str}/deadlines/{clock:str}",
+        summary="Compute one of the contract's clocks for an event, with its explanation",
+    )
+    async def contract_clock(
+        self,
+        client_id: FromPath[str],
+        contract_id: FromPath[str],
+        clock: FromPath[str],
+        start: Annotated[str, QueryParameter(max_length=64)],
+    ) -> dict[str, Any]:
+        return await service.contract_clock(client_id, contract_id, clock, start)
+
     @get("/{client_id:str}/contracts/{contract_id:str}/terms")
     async def list_terms(
         self, client_id: FromPath[str], contract_id: FromPath[str]

@@ -442,6 +442,34 @@ async def amend_contract(
     return await get_contract(client_id, contract_id)
 
 
+async def contract_clock(
+    client_id: str, contract_id: str, clock: str, start_text: str
+) -> dict[str, Any]:
+    """What a clause's clock gives for an event at ``start``: the deadline and its reasons."""
+    from gdpr_vault.clocks import ClockError
+    from gdpr_vault.contracts.clocks import (
+        ClockNotInContractError,
+        UnknownClockError,
+        contract_deadline,
+    )
+    from gdpr_vault.timeutil import parse_instant
+
+    try:
+        start = parse_instant(start_text, "start")
+    except ValueError as exc:
+        raise ValidationProblem(str(exc), field="start", rule="iso-8601-with-offset") from exc
+    row, terms = await current_terms(client_id, contract_id)
+    try:
+        deadline = contract_deadline(terms, clock, start)
+    except UnknownClockError as exc:
+        raise NotFound(str(exc), field="clock") from exc
+    except ClockNotInContractError as exc:
+        raise Conflict(str(exc), field="clock", rule="clock-in-contract") from exc
+    except (ClockError, TermsError) as exc:
+        raise Conflict(str(exc), field="clock", rule="computable") from exc
+    return {"clock": clock, "terms_version": row["current_version"], **deadline.to_dict()}
+
+
 def presets_out() -> list[dict[str, Any]]:
     return [msgspec.to_builtins(p) for p in list_presets()]
 

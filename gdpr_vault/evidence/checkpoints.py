@@ -37,7 +37,8 @@ async def create_checkpoint(now: datetime, actor: str = "system") -> dict[str, A
         if head is None:
             return None
         last = await Checkpoint.select().order_by(Checkpoint.upto_seq, ascending=False).first()
-        if last and last["upto_seq"] >= head["seq"]:
+        # The checkpoint's own trail event is upto_seq + 1: nothing else happened since.
+        if last and head["seq"] <= last["upto_seq"] + 1:
             return None
         envelope = sign(
             service_signing_key(),

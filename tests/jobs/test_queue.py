@@ -1,0 +1,91 @@
+"""Jobs live in the database: leases, retries, dead letters, and no double run on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gdpr_vault import db as database
+from gdpr_vault.jobs import queue
+from gdpr_vault.jobs.tables import Job
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+RUNS: list[str] = []
+
+
+@queue.handler("test.record")
+async def _record(payload: dict, now: datetime) -> None:
+    RUNS.append(payload["name"])
+
+
+@queue.handler("test.fail")
+async def _fail(payload: dict, now: datetime) -> None:
+    raise RuntimeError("downstream said no")
+
+
+async def add(kind: str, name: str, run_at: datetime = T0, **kw) -> str | None:
+    async with database.transaction():
+        return await queue.enqueue(kind, {"name": name}, run_at=run_at, **kw)
+
+
+async def test_due_jobs_run_once_and_future_jobs_wait(db):
+    RUNS.clear()
+    await add("test.record", "now")
+    await add("test.record", "later", run_at=T0 + timedelta(hours=1))
+    assert await queue.run_one("w1", T0, 60)
+    assert await queue.run_one("w1", T0, 60) is None
+    assert RUNS == ["now"]
+    assert await queue.run_one("w1", T0 + timedelta(hours=1), 60)
+    assert RUNS == ["now", "later"]
+
+
+async def test_dedupe_key_makes_scheduling_idempotent(db):
+    assert await add("test.record", "a", dedupe_key="slot-1")
+    assert await add("test.record", "a", dedupe_key="slot-1") is None
+    assert await Job.count() == 1
+
+
+async def test_a_killed_worker_s_job_is_picked_up_after_its_lease(db):
+    RUNS.clear()
+    await add("test.record", "orphan")
+    claimed = await queue.claim("crashed-worker", T0, lease_seconds=60)
+    assert claimed is not None  # ...and the worker dies here without finishing
+    assert await queue.run_one("w2", T0 + timedelta(seconds=30), 60) is None
+    assert await queue.run_one("w2", T0 + timedelta(seconds=61), 60) == claimed["id"]
+    assert RUNS == ["orphan"]
+    row = await Job.select().where(Job.id == claimed["id"]).first()
+    assert row["status"] == "done" and row["attempts"] == 2
+
+
+async def test_failures_back_off_then_dead_letter(db):
+    job_id = await add("test.fail", "x", max_attempts=3)
+    now = T0
+    for _ in range(3):
+        row = await Job.select().where(Job.id == job_id).first()
+        now = max(now, row["run_at"])
+        assert await queue.run_one("w", now, 60) == job_id
+    row = await Job.select().where(Job.id == job_id).first()
+    assert row["status"] == "dead" and "downstream said no" in row["last_error"]
+
+
+async def test_many_workers_never_run_a_job_twice_on_postgres(db):
+    if not database.is_postgres():
+        pytest.skip(
+            "concurrent claiming is a PostgreSQL property (SKIP LOCKED); SQLite has one writer"
+        )
+    RUNS.clear()
+    for i in range(200):
+        await add("test.record", f"job-{i}")
+    await database.start_pool()
+    try:
+
+        async def worker(name: str) -> None:
+            while await queue.run_one(name, T0, 60):
+                pass
+
+        await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
+    finally:
+        await database.close_pool()
+    assert sorted(RUNS) == sorted(f"job-{i}" for i in range(200))
