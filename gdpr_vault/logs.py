@@ -56,6 +56,11 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await app(scope, receive, send_with_id)  # type: ignore[arg-type]
+        except Exception as exc:
+            # Raised by inner middleware (e.g. authentication) and answered by Litestar's own
+            # exception layer outside this one: log the status that answer will carry.
+            status["code"] = getattr(exc, "status", None) or getattr(exc, "status_code", 500)
+            raise
         finally:
             log.info(
                 "http.request",
