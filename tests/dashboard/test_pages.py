@@ -1,0 +1,46 @@
+"""The DPO dashboard over HTTP: sign-in, scoping to DPO tokens, escaping, pages render."""
+
+from __future__ import annotations
+
+from tests.api.conftest import make_client
+
+
+async def sign_in(api, token: str):
+    return await api.post("/dashboard/login", data={"token": token})
+
+
+async def test_pages_need_a_signed_in_dpo(api, tokens):
+    anonymous = await api.get("/dashboard/")
+    assert anonymous.status_code in (302, 303, 307)
+    assert anonymous.headers["location"].endswith("/dashboard/login")
+    refused = await sign_in(api, tokens.client_a)
+    assert refused.status_code == 401 and "not a valid DPO token" in refused.text
+    assert "gv_dashboard" not in refused.headers.get("set-cookie", "")
+
+
+async def test_dpo_sees_overview_and_client_page(api, tokens):
+    signed = await sign_in(api, tokens.dpo)
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    api.cookies.set("gv_dashboard", tokens.dpo, path="/dashboard")
+    page = await api.get("/dashboard/")
+    assert page.status_code == 200
+    assert "Clinique des Tilleuls SAS" in page.text and "Hash chain intact" in page.text
+    client_page = await api.get(f"/dashboard/clients/{tokens.client_a_id}")
+    assert client_page.status_code == 200
+    assert "breach notice" in client_page.text and "72 hours" in client_page.text
+
+
+async def test_client_names_are_escaped(api, tokens):
+    await make_client(api, tokens.dpo, legal_name="<script>alert(1)</script> SARL")
+    api.cookies.set("gv_dashboard", tokens.dpo, path="/dashboard")
+    page = await api.get("/dashboard/")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;" in page.text
+
+
+async def test_revoked_token_signs_the_browser_out(api, tokens):
+    api.cookies.set("gv_dashboard", tokens.client_a, path="/dashboard")
+    page = await api.get("/dashboard/")
+    assert page.status_code in (302, 303, 307)
