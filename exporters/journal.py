@@ -1,13 +1,15 @@
 """The resume journal: what is already safely in the destination, and from which source state.
 
 Why: an export that dies at 90 % of 500 GB must not start over. Each finished payload file gets one
-line ``{path, size, sha256, identity, meta}``, appended and fsync'd only after the file itself is
-durable under its final name. A rerun with the same arguments reads the journal and skips any file
-whose source identity (mtime+size, ETag+version, query fingerprint) is unchanged and whose copy is
-still there with the right size. The first line is a header holding a fingerprint of the
-arguments and the creation time, so the resumed bag carries the same Bagging-Date and is
-byte-identical in its tag files to an uninterrupted run. The journal lives beside the payload and
-is deleted once the bag is complete, so it is never part of the bag.
+line ``{path, size, sha256, identity, meta}``, appended only after the file itself is durable
+under its final name. Durability is batched by the packer: it syncs a batch of committed files
+(one ``syncfs``), then appends their lines, then fsyncs the journal once (:meth:`Journal.sync`).
+A rerun with the same arguments reads the journal and skips any file whose source identity
+(mtime+size, ETag+version, query fingerprint) is unchanged and whose copy is still there with the
+right size. The first line is a header holding a fingerprint of the arguments and the creation time,
+so the resumed bag carries the same Bagging-Date and is byte-identical in its tag files to an
+uninterrupted run. The journal lives beside the payload and is deleted once the bag is complete, so
+it is never part of the bag.
 """
 
 from __future__ import annotations
@@ -111,7 +113,13 @@ class Journal:
         return record
 
     def append(self, record: Record) -> None:
+        """Append one line. The caller has made the file durable; call :meth:`sync` after."""
         line = record.to_json()
         with self._lock:
             self._destination.journal_append(record.path, line)
             self.records[record.path] = record
+
+    def sync(self) -> None:
+        """Make the lines appended so far durable (fsync; a no-op when the destination is not)."""
+        with self._lock:
+            self._destination.journal_sync()

@@ -9,6 +9,7 @@ before that leaves a journal a rerun picks up.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -78,6 +79,14 @@ class _Cancelled(Exception):
     """Raised inside workers once another worker failed, so the pool drains quickly."""
 
 
+# A durable destination journals committed files in batches: one ``syncfs`` + one journal fsync
+# per batch instead of two fsyncs (and two disk cache flushes) per file. A batch is flushed once
+# it is this old or this large, so a crash costs at most about this much redone work.
+BATCH_SECONDS = 1.0
+BATCH_BYTES = 256 << 20
+BATCH_FILES = 2000
+
+
 class _Engine:
     """The :class:`~exporters.sources.Sink` shared by all workers: journal, records, counters."""
 
@@ -85,6 +94,11 @@ class _Engine:
         self._destination = destination
         self._journal = journal
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._batched = destination.needs_sync
+        self._pending: list[Record] = []
+        self._pending_bytes = 0
+        self._batch_started = time.monotonic()
         self.records: dict[str, Record] = {}
         self.skipped: list[Skipped] = []
         self.files_done = 0
@@ -124,11 +138,42 @@ class _Engine:
     ) -> Record:
         writer.commit()
         record = Record(path, writer.size, writer.sha256, identity, meta or {})
-        self._journal.append(record)
         with self._lock:
             self._add(record)
             self.copied += 1
+            if not self._pending:
+                self._batch_started = time.monotonic()
+            self._pending.append(record)
+            self._pending_bytes += record.size
+            due = (
+                not self._batched
+                or self._pending_bytes >= BATCH_BYTES
+                or len(self._pending) >= BATCH_FILES
+                or time.monotonic() - self._batch_started >= BATCH_SECONDS
+            )
+        if due:
+            self.flush(wait=not self._batched)
         return record
+
+    def flush(self, wait: bool = True) -> None:
+        """Make the committed files durable, then journal them: the journal never gets ahead.
+
+        One thread flushes at a time; with ``wait=False`` a worker that finds a flush under way
+        goes back to copying (the running flush or the next one picks its records up).
+        """
+        if not self._flush_lock.acquire(blocking=wait):
+            return
+        try:
+            with self._lock:
+                batch, self._pending, self._pending_bytes = self._pending, [], 0
+            if not batch:
+                return
+            self._destination.sync([record.path for record in batch])
+            for record in batch:
+                self._journal.append(record)
+            self._journal.sync()
+        finally:
+            self._flush_lock.release()
 
     def skip(self, item: Skipped) -> None:
         with self._lock:
@@ -201,8 +246,10 @@ def pack(
     """Export ``sources`` for ``client`` into a BagIt bag at ``out`` (directory or s3:// URL).
 
     Rerunning with the same arguments after a crash resumes from the destination's journal.
-    ``durable=False`` skips fsync on a local destination: resuming still works after the process
-    is killed (the page cache survives), not after a power cut; it halves the time on slow disks.
+    ``durable=True`` (the default) makes finished files survive a power cut before journaling
+    them, in batches (one ``syncfs`` and one journal fsync about every second, not per file).
+    ``durable=False`` skips every fsync on a local destination: resuming still works after the
+    process is killed (the page cache survives), not after a power cut.
     Raises :class:`~exporters.errors.InputError` for unusable arguments; error texts never carry
     credentials from the URLs.
     """
@@ -302,7 +349,14 @@ def _pack(
                 )
             )
 
-    _run_tasks(opened, engine, workers, report)
+    try:
+        _run_tasks(opened, engine, workers, report)
+    except BaseException:
+        # Journal the files finished before the failure, so the rerun keeps them.
+        with contextlib.suppress(Exception):
+            engine.flush()
+        raise
+    engine.flush()
     report(finished=True)
     return _finish(
         destination,
@@ -388,6 +442,7 @@ def _finish(
     tagmanifest = bag.tagmanifest(tag_files)
     _write_small(destination, bag.TAGMANIFEST, tagmanifest)
     tagmanifest_sha256 = hashlib.sha256(tagmanifest).hexdigest()
+    tag_names = [*tag_files, bag.TAGMANIFEST]
 
     envelope = envelope_location = None
     if signing_key is not None:
@@ -399,6 +454,7 @@ def _finish(
         )
         data = (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode()
         _write_small(destination, bag.SIGNATURE, data)
+        tag_names.append(bag.SIGNATURE)
         _write_sibling(destination, bag.ENVELOPE_SUFFIX, data)
         envelope_location = destination.sibling_location(bag.ENVELOPE_SUFFIX)
 
@@ -411,6 +467,8 @@ def _finish(
         names.extend((r.path, r.size) for r in records)
         tar_location, _size, tar_sha256 = write_tar(destination, names, journal.created)
 
+    # The journal goes only once the whole bag is durable: a power cut before that resumes.
+    destination.sync(tag_names)
     destination.journal_remove()
     destination.cleanup()
     return PackResult(
