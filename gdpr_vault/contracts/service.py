@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -468,6 +469,49 @@ async def contract_clock(
     except (ClockError, TermsError) as exc:
         raise Conflict(str(exc), field="clock", rule="computable") from exc
     return {"clock": clock, "terms_version": row["current_version"], **deadline.to_dict()}
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def clients_by_id(client_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Many clients in a few queries: fan-outs (breaches, notices) read thousands at once."""
+    valid = [c for c in dict.fromkeys(client_ids) if is_valid_id(c, "cli")]
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(valid, 5000):
+        rows = await Client.select(
+            Client.id, Client.legal_name, Client.language, Client.dpo_name, Client.dpo_email
+        ).where(Client.id.is_in(list(chunk)))
+        found.update({r["id"]: r for r in rows})
+    return found
+
+
+async def active_contracts_by_client(client_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Active contracts with their current terms JSON, by client: the bulk ``current_terms``."""
+    contracts: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(client_ids), 5000):
+        rows = await Contract.select(
+            Contract.id,
+            Contract.client,
+            Contract.reference,
+            Contract.time_zone,
+            Contract.current_version,
+        ).where(Contract.client.is_in(list(chunk)) & (Contract.status == "active"))
+        if not rows:
+            continue
+        versions: dict[tuple[str, int], str] = {}
+        for ids in _chunks([r["id"] for r in rows], 5000):
+            for v in await TermsVersion.select(
+                TermsVersion.contract, TermsVersion.version, TermsVersion.terms_json
+            ).where(TermsVersion.contract.is_in(list(ids))):
+                versions[(v["contract"], v["version"])] = v["terms_json"]
+        for row in rows:
+            row["terms_json"] = versions.get((row["id"], row["current_version"]))
+            if row["terms_json"] is not None:
+                contracts.setdefault(row["client"], []).append(row)
+    return contracts
 
 
 def presets_out() -> list[dict[str, Any]]:
