@@ -1,0 +1,693 @@
+"""Use cases of reversibility: sources, cases, requests, choices, integrity answers, downloads.
+
+Each use case is one transaction and one trail event. The long work (packing, deleting) runs in
+jobs (``jobs.py``), which call back in here to change state. The trail never holds personal data:
+digests, ids and counts only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+
+from gdpr_vault import db
+from gdpr_vault.auth.tokens import Principal
+from gdpr_vault.contracts import service as contracts
+from gdpr_vault.contracts.terms import ContractTerms
+from gdpr_vault.crypto import keys as data_keys
+from gdpr_vault.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from gdpr_vault.evidence import trail
+from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.jobs.queue import enqueue
+from gdpr_vault.pagination import PageRequest, page
+from gdpr_vault.reversibility import archive, rules, sources
+from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, RequestIn, SourcesIn
+from gdpr_vault.reversibility.tables import RevCase, RevExport, RevSource
+from gdpr_vault.settings import get_settings
+from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+
+EXPORT_JOB = "reversibility.export"
+DELETE_JOB = "reversibility.delete"
+CLOSED = "deleted"
+
+
+def refuse(violation: rules.RuleViolation) -> Exception:
+    if violation.kind == "invalid":
+        return ValidationProblem(str(violation), field=violation.field, rule=violation.rule)
+    return Conflict(str(violation), field=violation.field, rule=violation.rule)
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return require_aware(value, field)
+    except NaiveDatetimeError as exc:
+        raise ValidationProblem(str(exc), field=field, rule="offset-required") from exc
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+
+def _source_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "position": row["position"],
+        "kind": row["kind"],
+        "url": row["url_redacted"],
+        "tenant": row["tenant"],
+        "created_at": utc_iso(row["created_at"]),
+    }
+
+
+async def list_sources(client_id: str) -> list[dict[str, Any]]:
+    await contracts.get_client(client_id)
+    rows = (
+        await RevSource.select()
+        .where(RevSource.client_id == client_id)
+        .order_by(RevSource.position)
+    )
+    return [_source_out(r) for r in rows]
+
+
+async def set_sources(
+    client_id: str, data: SourcesIn, actor: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Replace the client's sources; URLs sealed under the master key, shown redacted."""
+    await contracts.get_client(client_id)
+    tenant = data.tenant or client_id
+    urls = [s.url for s in data.sources]
+    try:
+        redacted = await anyio.to_thread.run_sync(sources.validate, urls, tenant)
+    except sources.SourceError as exc:
+        raise ValidationProblem(str(exc), field=exc.field, rule=exc.rule) from None
+    async with db.transaction():
+        busy = await RevCase.exists().where(
+            (RevCase.client_id == client_id) & RevCase.status.is_in(["exporting", "deleting"])
+        )
+        if busy:
+            raise Conflict(
+                "a case of this client is exporting or deleting; change its sources afterwards",
+                rule="reversibility-sources-locked",
+            )
+        await RevSource.delete().where(RevSource.client_id == client_id)
+        rows = []
+        for position, (url, shown) in enumerate(zip(urls, redacted, strict=True)):
+            source_id = new_id("src")
+            rows.append(
+                RevSource(
+                    id=source_id,
+                    client_id=client_id,
+                    position=position,
+                    url_sealed=sources.seal_url(client_id, source_id, url),
+                    url_redacted=shown,
+                    kind=sources.kind_of(url),
+                    tenant=tenant,
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+        await RevSource.insert(*rows)
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="reversibility.sources.set",
+            subject_type="client",
+            subject_id=client_id,
+            client_id=client_id,
+            after={"sources": redacted, "tenant": tenant},
+            details={"count": len(rows), "kinds": sorted({r.kind for r in rows})},
+        )
+    return await list_sources(client_id)
+
+
+async def source_specs(client_id: str) -> list[sources.SourceSpec]:
+    rows = (
+        await RevSource.select()
+        .where(RevSource.client_id == client_id)
+        .order_by(RevSource.position)
+    )
+    return [
+        sources.SourceSpec(
+            r["id"],
+            sources.unseal_url(client_id, r["id"], r["url_sealed"]),
+            r["url_redacted"],
+            r["kind"],
+            r["tenant"],
+        )
+        for r in rows
+    ]
+
+
+# -- cases --------------------------------------------------------------------------------------
+
+
+async def _contract_for(client_id: str, contract_id: str | None) -> dict[str, Any]:
+    if contract_id is not None:
+        return await contracts.get_contract(client_id, contract_id)
+    listed = await contracts.list_contracts(client_id)
+    active = [c for c in listed if c["status"] == "active"] or listed
+    if not active:
+        raise ValidationProblem(
+            "the client has no contract", field="contract_id", rule="contract-required"
+        )
+    return active[-1]
+
+
+async def _terms(case: Mapping[str, Any]) -> tuple[dict[str, Any], ContractTerms]:
+    return await contracts.current_terms(case["client_id"], case["contract_id"])
+
+
+async def _case_row(case_id: str, client_id: str | None = None) -> dict[str, Any]:
+    row = None
+    if is_valid_id(case_id, "rev"):
+        query = RevCase.select().where(RevCase.id == case_id)
+        if client_id is not None:
+            query = query.where(RevCase.client_id == client_id)
+        row = await query.first()
+    if row is None:
+        raise NotFound(f"reversibility case {case_id} not found", field="case_id")
+    return row
+
+
+def _deadlines(row: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(row["deadlines_json"])
+
+
+async def _event(
+    row: Mapping[str, Any],
+    action: str,
+    actor: str,
+    now: datetime,
+    details: Mapping[str, Any] | None = None,
+    after: Any = None,
+) -> None:
+    await trail.append(
+        now=now,
+        actor=actor,
+        action=action,
+        subject_type="reversibility_case",
+        subject_id=row["id"],
+        client_id=row["client_id"],
+        after=after,
+        details=details,
+    )
+
+
+async def open_case(client_id: str, data: CaseOpenIn, actor: str, now: datetime) -> dict[str, Any]:
+    """A case opens on termination, non-renewal or the client's request."""
+    await contracts.get_client(client_id)
+    notified = _aware(data.termination_notified_at, "termination_notified_at")
+    if notified is not None and notified > now:
+        raise ValidationProblem(
+            "termination_notified_at is in the future",
+            field="termination_notified_at",
+            rule="not-in-future",
+        )
+    contract = await _contract_for(client_id, data.contract_id)
+    contract_row, terms = await contracts.current_terms(client_id, contract["id"])
+    end = data.contract_end or contract_row["end_date"]
+    if end is None:
+        raise ValidationProblem(
+            "the contract has no end date: give contract_end",
+            field="contract_end",
+            rule="contract-end-required",
+        )
+    version = contract_row["current_version"]
+    deadlines: dict[str, Any] = {}
+    window = rules.request_earliest(terms, end)
+    if window is not None:
+        deadlines["request_window_opens"] = window.to_dict(version)
+    if notified is not None:
+        choice = rules.clock(terms, "delete_or_return_choice", notified)
+        deadlines["delete_or_return_choice"] = choice.to_dict(version)
+    exclusions = [
+        {
+            "what": e.what,
+            "legal_reason": e.legal_reason,
+            "added_by": actor,
+            "added_at": utc_iso(now),
+        }
+        for e in data.exclusions
+    ]
+    case_id = new_id("rev")
+    async with db.transaction():
+        if await RevCase.exists().where(
+            (RevCase.client_id == client_id) & (RevCase.status != CLOSED)
+        ):
+            raise Conflict(
+                "this client already has an open reversibility case",
+                rule="reversibility-one-open-case",
+            )
+        row = RevCase(
+            id=case_id,
+            client_id=client_id,
+            contract_id=contract["id"],
+            terms_version=version,
+            trigger=data.trigger,
+            status="opened",
+            contract_end=end,
+            termination_notified_at=notified,
+            deadlines_json=json.dumps(deadlines, sort_keys=True),
+            exclusions_json=json.dumps(exclusions),
+            opened_at=now,
+            opened_by=actor,
+            updated_at=now,
+        )
+        await RevCase.insert(row)
+        await _event(
+            row.to_dict(),
+            "reversibility.case.opened",
+            actor,
+            now,
+            details={
+                "trigger": data.trigger,
+                "contract_id": contract["id"],
+                "terms_version": version,
+            },
+        )
+    return await get_case(client_id, case_id, now)
+
+
+async def _export_rows(case_id: str) -> list[dict[str, Any]]:
+    return await RevExport.select().where(RevExport.case_id == case_id).order_by(RevExport.attempt)
+
+
+def _export_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "attempt": row["attempt"],
+        "reason": row["reason"],
+        "files_concerned": json.loads(row["files_concerned_json"]),
+        "status": row["status"],
+        "files": row["files"],
+        "bytes": row["bytes"],
+        "payload_oxum": row["payload_oxum"],
+        "tagmanifest_sha256": row["tagmanifest_sha256"],
+        "signature_keyid": row["signature_keyid"],
+        "archive_sha256": row["archive_sha256"],
+        "data_key_id": row["data_key_id"],
+        "reused_files": row["reused_files"],
+        "available_at": utc_iso(row["available_at"]),
+    }
+
+
+def _case_out(row: Mapping[str, Any], exports: list[dict[str, Any]], now: datetime) -> dict:
+    deletion = json.loads(row["deletion_json"])
+    base = f"/api/v1/clients/{row['client_id']}/reversibility/cases/{row['id']}"
+    return {
+        "id": row["id"],
+        "client_id": row["client_id"],
+        "contract_id": row["contract_id"],
+        "terms_version": row["terms_version"],
+        "trigger": row["trigger"],
+        "status": row["status"],
+        "contract_end": row["contract_end"].isoformat(),
+        "termination_notified_at": utc_iso(row["termination_notified_at"]),
+        "requested_at": utc_iso(row["requested_at"]),
+        "request_form": row["request_form"],
+        "choice": row["choice"],
+        "choice_at": utc_iso(row["choice_at"]),
+        "export_available_at": utc_iso(row["available_at"]),
+        "first_export_available_at": utc_iso(row["first_available_at"]),
+        "integrity": row["integrity"],
+        "integrity_at": utc_iso(row["integrity_at"]),
+        "deadlines": rules.deadline_view(_deadlines(row), now),
+        "anomalies": json.loads(row["anomalies_json"]),
+        "exclusions": json.loads(row["exclusions_json"]),
+        "exports": [_export_out(e) for e in exports],
+        "deletion": {
+            "sources": deletion.get("sources", []),
+            "crypto_erase": deletion.get("crypto_erase"),
+            "started_at": deletion.get("started_at"),
+        },
+        "certificate_sha256": row["certificate_sha256"],
+        "deleted_at": utc_iso(row["deleted_at"]),
+        "opened_at": utc_iso(row["opened_at"]),
+        "links": {
+            "self": base,
+            "certificate": f"{base}/certificate" if row["certificate_sha256"] else None,
+            "download_link": f"{base}/download-link"
+            if row["status"] in ("export_available", "integrity_confirmed")
+            else None,
+        },
+    }
+
+
+async def get_case(client_id: str, case_id: str, now: datetime) -> dict[str, Any]:
+    row = await _case_row(case_id, client_id)
+    return _case_out(row, await _export_rows(case_id), now)
+
+
+async def list_cases(
+    client_id: str | None, status: str | None, request: PageRequest, now: datetime
+) -> dict[str, Any]:
+    query = RevCase.select().order_by(RevCase.id).limit(request.limit + 1)
+    if client_id is not None:
+        query = query.where(RevCase.client_id == client_id)
+    if status is not None:
+        query = query.where(RevCase.status == status)
+    if request.cursor:
+        query = query.where(RevCase.id > request.cursor)
+    rows = await query
+    return page([_case_out(r, [], now) for r in rows], request)
+
+
+async def _update(case_id: str, values: Mapping[Any, Any], now: datetime) -> None:
+    await RevCase.update({**values, RevCase.updated_at: now}).where(RevCase.id == case_id)
+
+
+def _check(action: str, status: str) -> str:
+    try:
+        return rules.next_state(status, action)
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from None
+
+
+async def _new_export(
+    case_id: str, attempt: int, reason: str, files: list[str], now: datetime
+) -> None:
+    await RevExport.insert(
+        RevExport(
+            id=new_id("rex"),
+            case_id=case_id,
+            attempt=attempt,
+            reason=reason,
+            files_concerned_json=json.dumps(files, ensure_ascii=False),
+            status="queued",
+            created_at=now,
+        )
+    )
+    await enqueue(
+        EXPORT_JOB,
+        {"case_id": case_id, "attempt": attempt},
+        run_at=now,
+        dedupe_key=f"{EXPORT_JOB}:{case_id}:{attempt}",
+    )
+
+
+async def _schedule_deletion(case_id: str, run_at: datetime, tag: str) -> None:
+    await enqueue(
+        DELETE_JOB, {"case_id": case_id}, run_at=run_at, dedupe_key=f"{DELETE_JOB}:{case_id}:{tag}"
+    )
+
+
+async def record_request(
+    client_id: str, case_id: str, data: RequestIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    """The client's request for its data: checked against its window; the export is queued."""
+    received = _aware(data.received_at, "received_at") or now
+    if received > now:
+        raise ValidationProblem(
+            "received_at is in the future", field="received_at", rule="not-in-future"
+        )
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        target = _check("request", row["status"])
+        contract_row, terms = await _terms(row)
+        try:
+            rules.check_request_time(terms, row["contract_end"], received)
+        except rules.RuleViolation as exc:
+            raise refuse(exc) from None
+        deadlines = _deadlines(row)
+        version = contract_row["current_version"]
+        export = rules.clock(terms, "export_deadline", received)
+        deadlines["export_deadline"] = export.to_dict(version)
+        values: dict[Any, Any] = {
+            RevCase.status: target,
+            RevCase.requested_at: received,
+            RevCase.request_form: data.form,
+            RevCase.deadlines_json: json.dumps(deadlines, sort_keys=True),
+        }
+        details: dict[str, Any] = {
+            "received_at": utc_iso(received),
+            "export_due": export.to_dict(version)["due"],
+        }
+        if data.choice is not None:
+            late = _validate_choice(terms, data.choice, received, deadlines)
+            values[RevCase.choice] = data.choice
+            values[RevCase.choice_at] = received
+            details["choice"] = data.choice
+            details["choice_late"] = late
+        await _update(case_id, values, now)
+        if data.choice == "destruction":
+            await _schedule_deletion(case_id, now, "destruction")
+        else:
+            await RevCase.update({RevCase.export_attempt: 1}).where(RevCase.id == case_id)
+            await _new_export(case_id, 1, "initial", [], now)
+        await _event(row, "reversibility.request.received", actor, now, details=details)
+    return await get_case(client_id, case_id, now)
+
+
+def _validate_choice(
+    terms: ContractTerms, choice: str, at: datetime, deadlines: Mapping[str, Any]
+) -> bool:
+    try:
+        return rules.check_choice(terms, choice, at, deadlines)
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from None
+
+
+async def choose(
+    client_id: str, case_id: str, data: ChoiceIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    """Restitution or destruction; a late choice is recorded and flagged."""
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        _check("choose", row["status"])
+        if row["choice"] is not None:
+            raise Conflict(
+                f"the client already chose {row['choice']}",
+                field="choice",
+                rule="reversibility-choice-made",
+            )
+        _contract, terms = await _terms(row)
+        late = _validate_choice(terms, data.choice, now, _deadlines(row))
+        await _update(case_id, {RevCase.choice: data.choice, RevCase.choice_at: now}, now)
+        if data.choice == "destruction" and row["status"] in ("opened", "requested"):
+            await _schedule_deletion(case_id, now, "destruction")
+        await _event(
+            row,
+            "reversibility.choice.made",
+            actor,
+            now,
+            details={"choice": data.choice, "late": late},
+        )
+    return await get_case(client_id, case_id, now)
+
+
+async def confirm_integrity(
+    client_id: str, case_id: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        target = _check("confirm", row["status"])
+        late = rules.is_late_report(_deadlines(row), now)
+        await _update(
+            case_id,
+            {RevCase.status: target, RevCase.integrity: "confirmed", RevCase.integrity_at: now},
+            now,
+        )
+        await _schedule_deletion(case_id, now, f"confirmed-{row['export_attempt']}")
+        await _event(
+            row,
+            "reversibility.integrity.confirmed",
+            actor,
+            now,
+            details={"attempt": row["export_attempt"], "late": late},
+        )
+    return await get_case(client_id, case_id, now)
+
+
+async def report_anomaly(
+    client_id: str, case_id: str, data: AnomalyIn, actor: str, now: datetime
+) -> dict[str, Any]:
+    """In time: the export re-runs (new manifest kept beside the old). Late: recorded, flagged."""
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        deadlines = _deadlines(row)
+        late = rules.is_late_report(deadlines, now)
+        if row["status"] == CLOSED:
+            raise Conflict(
+                "the data was deleted; the case is closed",
+                rule="reversibility-transition:report_anomaly",
+            )
+        if not late or row["status"] not in ("export_available", "integrity_confirmed", "deleting"):
+            _check("report_anomaly", row["status"])
+        anomalies = json.loads(row["anomalies_json"])
+        anomalies.append(
+            {
+                "reported_at": utc_iso(now),
+                "reported_by": actor,
+                "attempt": row["export_attempt"],
+                "files": data.files,
+                "description": data.description,
+                "late": late,
+                "reopened_export": not late,
+            }
+        )
+        values: dict[Any, Any] = {RevCase.anomalies_json: json.dumps(anomalies, ensure_ascii=False)}
+        if not late:
+            attempt = row["export_attempt"] + 1
+            values.update(
+                {
+                    RevCase.status: "anomaly_reported",
+                    RevCase.integrity: "anomaly",
+                    RevCase.integrity_at: now,
+                    RevCase.export_attempt: attempt,
+                }
+            )
+            await _new_export(case_id, attempt, "anomaly", data.files, now)
+        await _update(case_id, values, now)
+        await _event(
+            row,
+            "reversibility.integrity.anomaly",
+            actor,
+            now,
+            after={"files": data.files, "description": data.description},
+            details={"attempt": row["export_attempt"], "late": late, "files": len(data.files)},
+        )
+    return await get_case(client_id, case_id, now)
+
+
+async def add_exclusion(
+    client_id: str, case_id: str, what: str, legal_reason: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        _check("add_exclusion", row["status"])
+        exclusions = json.loads(row["exclusions_json"])
+        exclusions.append(
+            {
+                "what": what,
+                "legal_reason": legal_reason,
+                "added_by": actor,
+                "added_at": utc_iso(now),
+            }
+        )
+        await _update(case_id, {RevCase.exclusions_json: json.dumps(exclusions)}, now)
+        await _event(
+            row,
+            "reversibility.exclusion.added",
+            actor,
+            now,
+            after={"what": what, "legal_reason": legal_reason},
+        )
+    return await get_case(client_id, case_id, now)
+
+
+async def request_deletion_now(
+    client_id: str, case_id: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """The DPO runs the deletion now (the rules still apply: not inside an open window)."""
+    async with db.transaction():
+        row = await _case_row(case_id, client_id)
+        try:
+            rules.check_deletion_allowed(row["status"], row["choice"], _deadlines(row), now)
+        except rules.RuleViolation as exc:
+            raise refuse(exc) from None
+        await _schedule_deletion(case_id, now, f"dpo-{int(now.timestamp())}")
+        await _event(row, "reversibility.deletion.requested", actor, now)
+    return await get_case(client_id, case_id, now)
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+def _current_export(exports: list[dict[str, Any]], attempt: int) -> dict[str, Any] | None:
+    return next(
+        (e for e in exports if e["attempt"] == attempt and e["status"] == "available"), None
+    )
+
+
+def download_url(client_id: str, case_id: str, attempt: int, now: datetime) -> tuple[str, datetime]:
+    settings = get_settings()
+    expires = now + timedelta(hours=settings.download_link_ttl_hours)
+    token = archive.make_link_token(case_id, client_id, attempt, expires)
+    path = f"/api/v1/clients/{client_id}/reversibility/cases/{case_id}/download"
+    return f"{settings.public_base_url.rstrip('/')}{path}?link={token}", expires
+
+
+async def download_link(
+    client_id: str, case_id: str, principal: Principal, now: datetime
+) -> dict[str, Any]:
+    if principal.role == "auditor":
+        raise Forbidden("auditors do not download the client's data", rule="role:auditor-no-export")
+    row = await _case_row(case_id, client_id)
+    _check("download", row["status"])
+    export = _current_export(await _export_rows(case_id), row["export_attempt"])
+    if export is None:
+        raise Conflict("no export is available", rule="reversibility-transition:download")
+    url, expires = download_url(client_id, case_id, export["attempt"], now)
+    return {
+        "url": url,
+        "expires_at": utc_iso(expires),
+        "attempt": export["attempt"],
+        "tagmanifest_sha256": export["tagmanifest_sha256"],
+        "archive": "tar of a signed BagIt bag (bagit.py --validate / exporters verify)",
+    }
+
+
+async def open_download(
+    client_id: str, case_id: str, link: str, principal: Principal, now: datetime
+) -> tuple[Iterator[bytes], str]:
+    """Check the link, log the download (who, which attempt), and stream the decrypted tar."""
+    if principal.role == "auditor":
+        raise Forbidden("auditors do not download the client's data", rule="role:auditor-no-export")
+    row = await _case_row(case_id, client_id)
+    checked = archive.read_link_token(link, case_id, client_id, now)
+    if isinstance(checked, str):
+        raise Forbidden(checked, field="link", rule="download-link")
+    _check("download", row["status"])
+    export = _current_export(await _export_rows(case_id), checked)
+    if export is None:
+        raise Conflict(
+            "this link is for an export that was replaced; ask for a new link",
+            field="link",
+            rule="download-link-current",
+        )
+    try:
+        key = await data_keys.load(client_id, export["data_key_id"])
+    except data_keys.DataKeyDestroyed as exc:
+        raise Conflict("the export's key was destroyed", rule="crypto-erased") from exc
+    async with db.transaction():
+        await _event(
+            row,
+            "reversibility.export.downloaded",
+            principal.actor,
+            now,
+            details={
+                "attempt": export["attempt"],
+                "archive_sha256": export["archive_sha256"],
+                "principal": principal.actor,
+                "role": principal.role,
+            },
+        )
+    name = f"{archive.bag_name(case_id, export['attempt'])}.tar"
+    return archive.decrypted_archive(case_id, export["attempt"], key.key), name
+
+
+# -- certificate --------------------------------------------------------------------------------
+
+
+async def certificate(client_id: str, case_id: str) -> dict[str, Any]:
+    from gdpr_vault.reversibility.certificate import read_envelope
+
+    row = await _case_row(case_id, client_id)
+    envelope = read_envelope(case_id) if row["certificate_sha256"] else None
+    if envelope is None:
+        raise NotFound("no deletion certificate yet for this case", field="case_id")
+    return envelope
+
+
+async def certificate_page(client_id: str, case_id: str) -> str:
+    from gdpr_vault.reversibility.certificate import read_page
+
+    row = await _case_row(case_id, client_id)
+    page_text = read_page(case_id) if row["certificate_sha256"] else None
+    if page_text is None:
+        raise NotFound("no deletion certificate yet for this case", field="case_id")
+    return page_text
