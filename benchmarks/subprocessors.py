@@ -1,0 +1,231 @@
+"""Fan-out benchmark: publish one sub-processor change to N clients (default 10,000).
+
+Publication renders and writes one written notice per client (its outbox messages and trail
+event, through ``notifications.queue_notice``), reads each client's contract terms, computes
+each window estimate and writes one state row per client, in one transaction. The baseline is
+inserting the same number of rows in one bulk ``INSERT ... VALUES`` statement. Target: within
+10x. Runs on a temp SQLite file, then on PostgreSQL when reachable (``--pg`` admin DSN), each
+in a child process because the engine is chosen once per process.
+
+    .venv/bin/python benchmarks/subprocessors.py [--clients N] [--pg DSN] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def _seed_clients(n: int, now: datetime) -> list[str]:
+    """N opensafe clients with one contact each, written in bulk (setup, not timed)."""
+    from gdpr_vault.contracts.presets import load_preset
+    from gdpr_vault.contracts.tables import Client, Contact, Contract, TermsVersion
+    from gdpr_vault.contracts.terms import terms_to_dict
+    from gdpr_vault.ids import new_id
+
+    terms_json = json.dumps(terms_to_dict(load_preset("opensafe").terms), sort_keys=True)
+    ids = []
+    rows: dict[type, list] = {Client: [], Contact: [], Contract: [], TermsVersion: []}
+    for i in range(n):
+        cid, ctr = new_id("cli"), new_id("ctr")
+        ids.append(cid)
+        rows[Client].append(Client(id=cid, legal_name=f"Client {i}", country="FR", created_at=now))
+        rows[Contact].append(
+            Contact(
+                id=new_id("con"),
+                client=cid,
+                name=f"DPO {i}",
+                email=f"dpo{i}@client.example",
+                role="privacy",
+                created_at=now,
+            )
+        )
+        rows[Contract].append(
+            Contract(
+                id=ctr,
+                client=cid,
+                reference=f"C-{i}",
+                preset="opensafe",
+                start_date=date(2026, 1, 1),
+                created_at=now,
+            )
+        )
+        rows[TermsVersion].append(
+            TermsVersion(
+                id=new_id("trm"),
+                contract=ctr,
+                version=1,
+                terms_json=terms_json,
+                reason="bench",
+                author="bench",
+                created_at=now,
+            )
+        )
+    for table, items in rows.items():
+        for start in range(0, len(items), 500):
+            await table.insert(*items[start : start + 500])
+    return ids
+
+
+async def _baseline(n: int) -> float:
+    """The floor: the same number of rows in one bulk INSERT statement."""
+    from gdpr_vault import db
+    from gdpr_vault.subprocessors.tables import Subprocessor
+
+    await Subprocessor.raw(
+        "CREATE TABLE IF NOT EXISTS bench_rows (id VARCHAR(40) PRIMARY KEY, client_id "
+        "VARCHAR(40), state VARCHAR(12), created_at VARCHAR(40))"
+    )
+    values = ",".join(
+        f"('r{i:08d}', 'cli_{i:026d}', 'notified', '2026-03-02T09:00:00Z')" for i in range(n)
+    )
+    began = time.perf_counter()
+    async with db.transaction():
+        await Subprocessor.raw(f"INSERT INTO bench_rows VALUES {values}")
+    elapsed = time.perf_counter() - began
+    await Subprocessor.raw("DROP TABLE bench_rows")
+    return elapsed
+
+
+async def _run(n: int) -> dict[str, float]:
+    from gdpr_vault import db
+    from gdpr_vault.migrate import migrate
+    from gdpr_vault.subprocessors import service
+    from gdpr_vault.subprocessors.schemas import ChangeIn, SubprocessorIn
+
+    await migrate()
+    await db.start_pool()
+    try:
+        now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        began = time.perf_counter()
+        clients = await _seed_clients(n, now)
+        seeded = time.perf_counter() - began
+        sub = await service.create_subprocessor(
+            SubprocessorIn(
+                legal_name="Nuage Souverain SAS",
+                country="FR",
+                address="12 rue de la Paix, 75002 Paris",
+                contact="dpo@nuage.example",
+                activities=["hosting"],
+                hosting_locations=["FR"],
+            ),
+            "bench",
+            now,
+        )
+        change = await service.create_change(
+            ChangeIn(
+                kind="add",
+                subprocessor_id=sub["id"],
+                effective_date=date(2026, 5, 1),
+                client_ids=clients,
+            ),
+            "bench",
+            now,
+        )
+        began = time.perf_counter()
+        published = await service.publish_change(change["id"], "bench", now)
+        publish = time.perf_counter() - began
+        assert published["clients"]["by_state"]["notified"] == n, published["clients"]
+        baseline = await _baseline(n)
+        return {"seed": seeded, "publish": publish, "baseline": baseline}
+    finally:
+        await db.close_pool()
+
+
+def child(backend: str, n: int, pg: str) -> None:
+    var_dir = Path(tempfile.mkdtemp(prefix="gv-bench-sub-"))
+    os.environ["VAR_DIR"] = str(var_dir)
+    os.environ["DEMO"] = "0"
+    dbname = None
+    if backend == "postgres":
+        import psycopg
+
+        dbname = f"gv_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        os.environ["DATABASE_URL"] = f"{pg.rsplit('/', 1)[0]}/{dbname}"
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'bench.sqlite3'}"
+    try:
+        from gdpr_vault.settings import Settings, set_settings
+
+        set_settings(Settings.from_env())
+        result = asyncio.run(_run(n))
+        print(json.dumps(result))
+    finally:
+        if dbname:
+            import psycopg
+
+            with psycopg.connect(pg, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def pg_reachable(dsn: str) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(dsn, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--pg", default=os.environ.get("GDPR_VAULT_TEST_PG", DEFAULT_PG))
+    parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--child", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.clients, args.pg)
+        return
+    backends = ["sqlite"]
+    if not args.no_pg and pg_reachable(args.pg):
+        backends.append("postgres")
+    print(f"publish one sub-processor change to {args.clients:,} clients")
+    print(f"{'backend':<10} {'publish':>10} {'bulk INSERT':>12} {'ratio':>8} {'per client':>11}")
+    for backend in backends:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                backend,
+                "--clients",
+                str(args.clients),
+                "--pg",
+                args.pg,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            print(f"{backend}: failed\n{out.stderr[-2000:]}")
+            continue
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        ratio = result["publish"] / result["baseline"]
+        per = result["publish"] / args.clients * 1e3
+        print(
+            f"{backend:<10} {result['publish']:>9.2f}s {result['baseline']:>11.3f}s "
+            f"{ratio:>7.0f}x {per:>9.2f}ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
