@@ -10,11 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from gdpr_vault.auth.tokens import Principal
+from gdpr_vault.breaches import service as breaches
 from gdpr_vault.contracts import service as contracts
 from gdpr_vault.evidence.checkpoints import latest_checkpoint
 from gdpr_vault.evidence.trail import verify_chain
 from gdpr_vault.jobs.tables import Job
+from gdpr_vault.notifications import service as notifications
 from gdpr_vault.pagination import PageRequest
+from gdpr_vault.reversibility import service as reversibility
 from gdpr_vault.timeutil import utc_iso
 
 
@@ -71,9 +74,123 @@ async def jobs_panel() -> dict[str, Any]:
     }
 
 
+def _clock_css(status: str, fraction: float | None) -> str:
+    if status in ("overdue", "notified_late"):
+        return "late"
+    return "warn" if fraction is not None and fraction >= 0.75 else ""
+
+
+async def _all_pages(fetch: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated service call (fetch takes a PageRequest)."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        result = await fetch(PageRequest(500, cursor))
+        items.extend(result["items"])
+        cursor = result["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def breach_panel(now: datetime) -> dict[str, Any]:
+    """Every unnotified breach notice with its own contract's clock: red once overdue."""
+    open_breaches = await _all_pages(lambda req: breaches.list_breaches(req, "open"))
+    rows = []
+    for breach in open_breaches:
+        pending = await _all_pages(
+            lambda req, b=breach: breaches.list_obligations(b["id"], req, now, "pending")
+        )
+        for ob in pending:
+            rows.append(
+                {
+                    "sort": ob["time_left_seconds"] or 0,
+                    "css": _clock_css(ob["status"], ob["fraction_elapsed"]),
+                    "cells": [
+                        breach["id"],
+                        ob["client_name"] or ob["client_id"],
+                        ob["duration"],
+                        ob["deadline_display"],
+                        remaining_label(ob["time_left_seconds"] or 0),
+                    ],
+                }
+            )
+    rows.sort(key=lambda row: row["sort"])
+    return {
+        "id": "breaches",
+        "title": "Breach notices due (Art. 33(2))",
+        "headers": ["Breach", "Client", "Contract clock", "Deadline", "Remaining"],
+        "rows": rows,
+        "empty": "No breach notice is waiting.",
+    }
+
+
+async def reversibility_panel(now: datetime) -> dict[str, Any]:
+    cases = await _all_pages(lambda req: reversibility.list_cases(None, None, req, now))
+    rows = []
+    for case in cases:
+        if case["status"] == "deleted":
+            continue
+        upcoming = [
+            (name, view)
+            for name, view in case["deadlines"].items()
+            if isinstance(view, dict) and view.get("due")
+        ]
+        upcoming.sort(key=lambda item: str(item[1]["due"]))
+        overdue = any(view.get("overdue") for _, view in upcoming)
+        rows.append(
+            {
+                "css": "late" if overdue else "",
+                "cells": [
+                    case["client_id"],
+                    case["status"].replace("_", " "),
+                    ", ".join(
+                        f"{name.replace('_', ' ')}: {view.get('display') or view['due']}"
+                        for name, view in upcoming
+                    )
+                    or "—",
+                ],
+            }
+        )
+    return {
+        "id": "reversibility",
+        "title": "End-of-contract cases",
+        "headers": ["Client", "Status", "Deadlines"],
+        "rows": rows,
+        "empty": "No open reversibility case.",
+    }
+
+
+async def dead_notices_panel() -> dict[str, Any]:
+    dead = await notifications.list_outbox("dead", PageRequest(100, None))
+    return {
+        "id": "dead-notices",
+        "title": "Notices that could not be delivered",
+        "headers": ["Message", "Client", "Channel", "Attempts", "Last error"],
+        "rows": [
+            {
+                "css": "late",
+                "cells": [
+                    m["id"],
+                    m["client_id"] or "DPO",
+                    m["channel"],
+                    m["attempts"],
+                    m["last_error"] or "",
+                ],
+            }
+            for m in dead["items"]
+        ],
+        "empty": "Every notice was delivered or is being retried.",
+    }
+
+
 async def overview(principal: Principal, now: datetime) -> dict[str, Any]:
     return {
         "now": utc_iso(now),
+        "extra_panels": [
+            await breach_panel(now),
+            await reversibility_panel(now),
+            await dead_notices_panel(),
+        ],
         "clients": await clients_panel(principal),
         "evidence": await evidence_panel(),
         "jobs": await jobs_panel(),

@@ -44,3 +44,30 @@ async def test_revoked_token_signs_the_browser_out(api, tokens):
     api.cookies.set("gv_dashboard", tokens.client_a, path="/dashboard")
     page = await api.get("/dashboard/")
     assert page.status_code in (302, 303, 307)
+
+
+async def test_breach_clocks_show_on_screen_and_turn_red_when_overdue(api, tokens, clock):
+    from datetime import timedelta
+
+    from tests.breaches.conftest import facts_body
+
+    dpo = {"Authorization": f"Bearer {tokens.dpo}"}
+    clock.set(clock() + timedelta(days=30))  # the clinic's breach, aware 2026-03-28, is now late
+    created = await api.post(
+        "/api/v1/breaches",
+        json=facts_body(aware_at="2026-03-28T22:30:00+01:00"),
+        headers=dpo,
+    )
+    assert created.status_code == 201, created.text
+    marked = await api.post(
+        f"/api/v1/breaches/{created.json()['id']}/clients",
+        json={"clients": [{"client_id": tokens.client_a_id}]},
+        headers=dpo,
+    )
+    assert marked.status_code in (200, 201), marked.text
+    api.cookies.set("gv_dashboard", tokens.dpo, path="/dashboard")
+    page = await api.get("/dashboard/")
+    section = page.text.split('id="panel-breaches"')[1].split("</section>")[0]
+    assert "Clinique des Tilleuls SAS" in section
+    assert 'class="late"' in section and " late" in section
+    assert "2026-03-31 23:30" in section or "2026-03-31" in section
