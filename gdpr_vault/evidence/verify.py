@@ -3,12 +3,19 @@
 - a DSSE envelope (``*.dsse.json``, checkpoints, certificates): signature, and each subject
   that names a file lying beside it;
 - any other file: its sidecar ``FILE.dsse.json`` must sign exactly that file's SHA-256;
-- a directory: a BagIt export bag (delegated to ``exporters.verify``) when that is available.
+- a directory: a BagIt export bag (delegated to ``exporters.verify``) when that is available;
+- a ``.zip``: an evidence bundle (docs/audits.md): the signed manifest, every file's SHA-256,
+  and the trail chain from the genesis to the signed checkpoint's head.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,30 @@ from exporters.signing import (
     sha256_file,
     subject_digests,
     verify_envelope,
+)
+from gdpr_vault.evidence.checkpoints import CHECKPOINT_PREDICATE, checkpoint_subject
+from gdpr_vault.evidence.trail import GENESIS, event_hash
+
+BUNDLE_PREDICATE = "https://gdpr-vault.dev/evidence-bundle/v1"
+BUNDLE_SIGNATURE = "manifest.dsse.json"
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_CHECKPOINT = "trail/checkpoint.dsse.json"
+BUNDLE_CHAIN = "trail/chain.jsonl"
+BUNDLE_EVENTS = "trail/events.jsonl"
+
+#: The hashed fields of a trail event, as ``gdpr_vault.evidence.trail`` hashes them.
+EVENT_FIELDS = (
+    "seq",
+    "event_id",
+    "occurred_at",
+    "actor",
+    "action",
+    "client_id",
+    "subject_type",
+    "subject_id",
+    "before_digest",
+    "after_digest",
+    "details_json",
 )
 
 
@@ -95,6 +126,8 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
         keyring = load_keyring(public_key)
         if path.is_dir():
             return _verify_bag(path, public_key)
+        if path.suffix == ".zip":
+            return verify_bundle(path, keyring)
         if path.suffix == ".json":
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -105,7 +138,7 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
         return verify_signed_file(path, keyring)
     except SignatureError as exc:
         return {"ok": False, "kind": "signature", "problems": [str(exc)]}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         return {"ok": False, "error": f"cannot read {path.name}: {exc}"}
 
 
@@ -115,3 +148,143 @@ def _verify_bag(path: Path, public_key: Path | None) -> dict[str, Any]:
     keyring = load_keyring(public_key)
     report = verify_bag(path, public_keys=keyring)
     return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+def entry_name_error(name: str) -> str | None:
+    """Why a zip entry name could escape the archive root when extracted, or None."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name:
+        return f"unsafe entry name {name!r}"
+    if re.match(r"^[A-Za-z]:", name):
+        return f"entry name {name!r} names a drive"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return f"entry name {name!r} has an empty, '.' or '..' segment"
+    return None
+
+
+def _entry_sha256(archive: zipfile.ZipFile, name: str) -> str:
+    digest = hashlib.sha256()
+    with archive.open(name) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _lines(archive: zipfile.ZipFile, name: str) -> Iterator[dict[str, Any]]:
+    with archive.open(name) as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def verify_bundle(path: Path, keyring: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """Signature, manifest digests, then the trail chain, all offline."""
+    problems: list[str] = []
+    report: dict[str, Any] = {"kind": "evidence-bundle", "file": path.name}
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        problems.extend(e for e in (entry_name_error(n) for n in names) if e)
+        if len(set(names)) != len(names):
+            problems.append("an entry name appears twice")
+        if BUNDLE_SIGNATURE not in names:
+            return {**report, "ok": False, "problems": [*problems, "no manifest.dsse.json"]}
+        stmt = verify_envelope(json.loads(archive.read(BUNDLE_SIGNATURE)), keyring)
+        if stmt.get("predicateType") != BUNDLE_PREDICATE:
+            problems.append(f"predicateType is {stmt.get('predicateType')!r}")
+        subjects = subject_digests(stmt)
+        problems.extend(
+            f"{n}: not covered by the signature"
+            for n in names
+            if n != BUNDLE_SIGNATURE and n not in subjects
+        )
+        damaged: set[str] = set()
+        for name, digest in subjects.items():
+            if name not in names:
+                problems.append(f"{name}: signed but missing")
+                damaged.add(name)
+                continue
+            try:
+                actual = _entry_sha256(archive, name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                problems.append(f"{name}: unreadable ({exc})")
+                damaged.add(name)
+                continue
+            if actual != digest:
+                problems.append(f"{name}: SHA-256 differs from the signed subject")
+                damaged.add(name)
+        manifest: dict[str, Any] = {}
+        if BUNDLE_MANIFEST in subjects and BUNDLE_MANIFEST not in damaged:
+            manifest = json.loads(archive.read(BUNDLE_MANIFEST))
+            listed = {f["name"]: f["sha256"] for f in manifest.get("files", [])}
+            expected = {n: d for n, d in subjects.items() if n != BUNDLE_MANIFEST}
+            if listed != expected:
+                problems.append("manifest.json does not list exactly the signed files")
+        else:
+            problems.append("manifest.json is missing or damaged")
+        trail_files = {BUNDLE_CHECKPOINT, BUNDLE_CHAIN, BUNDLE_EVENTS}
+        if manifest and not (trail_files & damaged) and trail_files <= set(subjects):
+            report["trail"] = _verify_bundle_trail(archive, keyring, manifest, problems)
+        else:
+            problems.append("the trail files are missing or damaged: chain not checked")
+    report.update(
+        {
+            "ok": not problems,
+            "client_id": manifest.get("client_id"),
+            "period": manifest.get("period"),
+            "files_checked": len(subjects),
+            "problems": problems,
+            "statement": stmt,
+        }
+    )
+    return report
+
+
+def _verify_bundle_trail(
+    archive: zipfile.ZipFile,
+    keyring: dict[str, Ed25519PublicKey],
+    manifest: dict[str, Any],
+    problems: list[str],
+) -> dict[str, Any]:
+    """Recompute the client's events' hashes and follow every link up to the signed head."""
+    checkpoint = verify_envelope(json.loads(archive.read(BUNDLE_CHECKPOINT)), keyring)
+    if checkpoint.get("predicateType") != CHECKPOINT_PREDICATE:
+        problems.append("trail/checkpoint.dsse.json is not a trail checkpoint")
+    upto = int(checkpoint.get("predicate", {}).get("upto_seq", -1))
+    head = subject_digests(checkpoint).get(checkpoint_subject(upto))
+    if head is None:
+        problems.append("the checkpoint names no head hash")
+    claimed = manifest.get("checkpoint", {})
+    if claimed.get("upto_seq") != upto or claimed.get("head_hash") != head:
+        problems.append("manifest.json and the signed checkpoint disagree")
+    client_id = manifest.get("client_id")
+    events = _lines(archive, BUNDLE_EVENTS)
+    event = next(events, None)
+    prev, expected, own = GENESIS, 1, 0
+    for link in _lines(archive, BUNDLE_CHAIN):
+        if link["seq"] != expected:
+            problems.append(f"chain: expected seq {expected}, found {link['seq']}")
+            break
+        if link["prev_hash"] != prev:
+            problems.append(f"chain: seq {expected} does not link to the previous hash")
+            break
+        while event is not None and event["seq"] == expected:
+            recomputed = event_hash(prev, {name: event[name] for name in EVENT_FIELDS})
+            if recomputed != event["hash"] or event["hash"] != link["hash"]:
+                problems.append(f"event seq {expected}: content does not match its hash")
+            if event["prev_hash"] != prev:
+                problems.append(f"event seq {expected}: prev_hash differs from the chain")
+            if event["client_id"] != client_id:
+                problems.append(f"event seq {expected}: belongs to another client")
+            own += 1
+            event = next(events, None)
+        if event is not None and event["seq"] < expected:
+            problems.append(f"event seq {event['seq']}: out of chain order")
+            event = next(events, None)
+        prev, expected = link["hash"], expected + 1
+    if expected - 1 != upto or prev != head:
+        problems.append(
+            f"chain ends at seq {expected - 1} with a hash that is not the signed head "
+            f"(checkpoint upto_seq {upto})"
+        )
+    if event is not None:
+        problems.append(f"event seq {event['seq']}: beyond the signed checkpoint")
+    return {"checked_links": expected - 1, "client_events": own, "upto_seq": upto, "head": head}
