@@ -768,6 +768,8 @@ async def send_notices(breach_id: str, data: NoticeIn, actor: str, now: datetime
         _require_open(fresh)
         if fresh["current_version"] != breach["current_version"]:
             raise Conflict("the facts changed meanwhile; retry", field="breach_id", rule="stale")
+        planned: list[tuple[Any, ...]] = []  # per target, what its notice rows need
+        requests: list[notifications.NoticeRequest] = []
         for obligation in targets:
             client = {**clients[obligation["client"]]}
             current = (
@@ -806,18 +808,25 @@ async def send_notices(breach_id: str, data: NoticeIn, actor: str, now: datetime
                 content_type="application/json",
                 data=json.dumps(content, indent=2, ensure_ascii=False, sort_keys=True).encode(),
             )
-            ref = await notifications.queue_notice(
-                client_id=client["id"],
-                kind=kind,
-                subject_type="breach_notice",
-                subject_id=notice_id,
-                facts=_template_facts(content, client.get("language") or "fr"),
-                now=now,
-                actor=actor,
-                channels=tuple(data.channels),
-                attachments=(attachment,),
-                requires_receipt=True,
+            requests.append(
+                notifications.NoticeRequest(
+                    client_id=client["id"],
+                    kind=kind,
+                    subject_type="breach_notice",
+                    subject_id=notice_id,
+                    facts=_template_facts(content, client.get("language") or "fr"),
+                    channels=tuple(data.channels),
+                    attachments=(attachment,),
+                    requires_receipt=True,
+                )
             )
+            planned.append((obligation, client, notice_id, sequence, parent, late_by, content))
+        # every affected client's notice in one bulk write (one trail event per 500 notices)
+        refs = await notifications.queue_notices(requests, now=now, actor=actor)
+        is_initial = data.phase == "initial"
+        for (obligation, client, notice_id, sequence, parent, late_by, content), ref in zip(
+            planned, refs, strict=True
+        ):
             row = BreachNotice(
                 id=notice_id,
                 breach=breach_id,

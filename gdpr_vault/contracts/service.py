@@ -488,6 +488,27 @@ async def clients_by_id(client_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
+async def notice_contacts_by_client(client_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Contacts receiving notices, by client, in ``list_contacts`` order: bulk fan-outs."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(dict.fromkeys(client_ids)), 5000):
+        rows = await (
+            Contact.select(
+                Contact.id,
+                Contact.client,
+                Contact.name,
+                Contact.email,
+                Contact.language,
+                Contact.receives_notices,
+            )
+            .where(Contact.client.is_in(list(chunk)) & Contact.receives_notices.eq(True))
+            .order_by(Contact.id)
+        )
+        for row in rows:
+            found.setdefault(row["client"], []).append(row)
+    return found
+
+
 async def active_contracts_by_client(client_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Active contracts with their current terms JSON, by client: the bulk ``current_terms``."""
     contracts: dict[str, list[dict[str, Any]]] = {}

@@ -5,18 +5,20 @@ Standard Webhooks signatures. Pure functions: no database, no clock of their own
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import secrets
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import policy, quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from gdpr_vault.settings import get_settings
@@ -39,7 +41,17 @@ def message_id_header(message_id: str, sender: str) -> str:
     return f"<{message_id}@{domain}>"
 
 
-def build_email(
+def _boundaries(message_id: str) -> tuple[str, str]:
+    """Deterministic multipart boundaries: the message is a pure function of its inputs.
+
+    ``=_`` cannot occur in quoted-printable or base64 text, so a boundary starting with it never
+    collides with a body line (RFC 2045 6.7, RFC 2046 5.1.1).
+    """
+    tag = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+    return f"=_{tag}_m", f"=_{tag}_a"
+
+
+def build_email_reference(
     *,
     message_id: str,
     notice_id: str,
@@ -52,7 +64,11 @@ def build_email(
     attachments: Sequence[Attachment],
     date: datetime,
 ) -> bytes:
-    """The whole RFC 5322 message, Message-ID included, so a resend is byte-identical."""
+    """The whole RFC 5322 message built by the standard library (slow; the reference).
+
+    :func:`build_email` produces the very same bytes faster for the usual shapes and falls back
+    to this for anything else; ``tests/notifications/test_mime.py`` holds them equal.
+    """
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = sender
     local, _, domain = to_email.rpartition("@")
@@ -73,7 +89,188 @@ def build_email(
             subtype=subtype or "octet-stream",
             filename=item.filename,
         )
+    mixed, alternative = _boundaries(message_id)
+    for part in msg.walk():
+        if part.get_content_type() == "multipart/mixed":
+            part.set_boundary(mixed)
+        elif part.get_content_type() == "multipart/alternative":
+            part.set_boundary(alternative)
     return msg.as_bytes(policy=policy.SMTP)
+
+
+# --- the fast path: the same bytes as the reference, without the email package's parsers ---
+
+_CRLF = "\r\n"
+_MAX_LINE = policy.SMTP.max_line_length  # 78
+_ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/^_`{|}~")
+_TOKEN = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+_FILENAME = frozenset(string.ascii_letters + string.digits + "-_.+ ")
+_TEXT_HEADERS = (
+    'Content-Type: text/plain; charset="utf-8"'
+    + _CRLF
+    + "Content-Transfer-Encoding: quoted-printable"
+    + _CRLF
+)
+_HTML_HEADERS = (
+    'Content-Type: text/html; charset="utf-8"'
+    + _CRLF
+    + "Content-Transfer-Encoding: quoted-printable"
+    + _CRLF
+)
+_MIME_VERSION = "MIME-Version: 1.0" + _CRLF
+
+
+@lru_cache(maxsize=2048)
+def _folded(name: str, value: str) -> str:
+    """One header exactly as the standard library folds it under ``policy.SMTP``."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg[name] = value
+    return policy.SMTP.fold_binary(name, msg[name]).decode("ascii")
+
+
+def _to_header(to_name: str, to_email: str) -> str:
+    """``To:`` for plain ASCII names and addresses; the standard library for anything else."""
+    local, _, domain = to_email.rpartition("@")
+    words = to_name.split(" ")
+    simple = (
+        local
+        and domain
+        and all(part and _ATEXT.issuperset(part) for part in local.split("."))
+        and all(part and _ATEXT.issuperset(part) for part in domain.split("."))
+        and (not to_name or all(w and _ATEXT.issuperset(w) for w in words))
+    )
+    if simple:
+        line = f"To: {to_name} <{to_email}>" if to_name else f"To: {to_email}"
+        if len(line) <= _MAX_LINE:
+            return line + _CRLF
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["To"] = Address(display_name=to_name, username=local, domain=domain)
+    return policy.SMTP.fold_binary("To", msg["To"]).decode("ascii")
+
+
+def _plain_header(name: str, value: str) -> str:
+    """A short ASCII token header (ids) as-is; anything else through the standard library."""
+    if " " not in value and value.isascii() and value.isprintable() and "=?" not in value:
+        line = f"{name}: {value}"
+        if len(line) <= _MAX_LINE:
+            return line + _CRLF
+    return _folded(name, value)
+
+
+@lru_cache(maxsize=16384)
+def _qp_line(line: bytes) -> str:
+    """One line of a quoted-printable body; lines repeat across a fan-out, so they are cached."""
+    return quoprimime.body_encode(line.decode("latin-1"), _MAX_LINE).replace("\n", _CRLF)
+
+
+def _qp_body(text: str) -> str:
+    # what email.contentmanager does for cte="quoted-printable", line by line (body_encode
+    # encodes each line on its own), with the generator's CRLF line ends
+    lines = text.encode("utf-8").splitlines()
+    return _CRLF.join([_qp_line(line) for line in lines]) + _CRLF
+
+
+def _attachment_part(item: Attachment) -> str | None:
+    """What ``add_attachment`` writes for simple names and types; None: use the reference."""
+    maintype, _, subtype = item.content_type.partition("/")
+    maintype, subtype = maintype or "application", subtype or "octet-stream"
+    content_type = f"Content-Type: {maintype}/{subtype}"
+    disposition = f'Content-Disposition: attachment; filename="{item.filename}"'
+    if not (
+        item.data
+        and _TOKEN.issuperset(maintype)
+        and _TOKEN.issuperset(subtype)
+        and item.filename
+        and _FILENAME.issuperset(item.filename)
+        and item.filename.strip() == item.filename
+        and "  " not in item.filename
+        and len(content_type) <= _MAX_LINE
+        and len(disposition) <= _MAX_LINE
+    ):
+        return None
+    step = _MAX_LINE // 4 * 3
+    body = "".join(
+        binascii.b2a_base64(item.data[i : i + step]).decode("ascii")
+        for i in range(0, len(item.data), step)
+    ).replace("\n", _CRLF)
+    return (
+        content_type
+        + _CRLF
+        + "Content-Transfer-Encoding: base64"
+        + _CRLF
+        + disposition
+        + _CRLF
+        + _MIME_VERSION
+        + _CRLF
+        + body
+    )
+
+
+def _multipart(content_type: str, boundary: str, parts: Sequence[str]) -> tuple[str, str]:
+    header = f'Content-Type: {content_type}; boundary="{boundary}"' + _CRLF
+    body = f"--{boundary}{_CRLF}" + f"{_CRLF}--{boundary}{_CRLF}".join(parts)
+    return header, body + f"{_CRLF}--{boundary}--{_CRLF}"
+
+
+def build_email(
+    *,
+    message_id: str,
+    notice_id: str,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    attachments: Sequence[Attachment],
+    date: datetime,
+) -> bytes:
+    """The whole RFC 5322 message, Message-ID included, so a resend is byte-identical.
+
+    Byte for byte what :func:`build_email_reference` (the standard library) builds, about a
+    hundred times faster: headers that are plain ASCII are written directly and the others
+    folded by the standard library (From, Subject and Date once per value); body lines are
+    quoted-printable encoded once per distinct line.
+    """
+    args = {
+        "message_id": message_id,
+        "notice_id": notice_id,
+        "sender": sender,
+        "to_name": to_name,
+        "to_email": to_email,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "attachments": attachments,
+        "date": date,
+    }
+    attached = [_attachment_part(a) for a in attachments]
+    if any(part is None for part in attached):
+        return build_email_reference(**args)
+    head = (
+        _folded("From", sender)
+        + _to_header(to_name, to_email)
+        + _folded("Subject", subject)
+        + _folded("Date", format_datetime(date))
+        + _plain_header("Message-ID", message_id_header(message_id, sender))
+        + "Auto-Submitted: auto-generated"
+        + _CRLF
+        + _plain_header("X-GDPR-Vault-Notice", notice_id)
+    )
+    text_body = _qp_body(text)
+    if html is None and not attached:  # a single text/plain part: MIME-Version comes last
+        return (head + _TEXT_HEADERS + _MIME_VERSION + _CRLF + text_body).encode("ascii")
+    mixed, alternative = _boundaries(message_id)
+    text_part = content = _TEXT_HEADERS + _CRLF + text_body
+    if html is not None:
+        html_part = _HTML_HEADERS + _MIME_VERSION + _CRLF + _qp_body(html)
+        header, body = _multipart("multipart/alternative", alternative, [text_part, html_part])
+        content = header + _CRLF + body
+    if attached:
+        header, body = _multipart("multipart/mixed", mixed, [content, *attached])
+        content = header + _CRLF + body
+    message = head + _MIME_VERSION + content
+    return message.encode("ascii")
 
 
 def build_webhook_body(

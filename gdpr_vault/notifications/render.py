@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES = ("fr", "en")
@@ -36,7 +36,9 @@ def environment() -> Environment:
     )
 
 
+@cache
 def has_template(kind: str, language: str) -> bool:
+    """Templates ship with the code (no reload), so the answer is looked up once per kind."""
     base = TEMPLATES_DIR / f"{kind}.{language}"
     return (
         Path(f"{base}.subject.txt").is_file()
@@ -54,14 +56,27 @@ def template_language(kind: str, wanted: str) -> str:
     raise LookupError(f"no template for notice kind {kind!r} (looked in {TEMPLATES_DIR})")
 
 
-def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
+@cache
+def templates(kind: str, language: str) -> tuple[str, Template, Template, Template | None]:
+    """The compiled templates for a kind in the language it speaks nearest ``language``."""
     language = template_language(kind, language)
     env = environment()
-    subject = env.get_template(f"{kind}.{language}.subject.txt").render(context)
-    text = env.get_template(f"{kind}.{language}.txt").render(context)
     html = None
     if (TEMPLATES_DIR / f"{kind}.{language}.html").is_file():
-        html = env.get_template(f"{kind}.{language}.html").render(context)
+        html = env.get_template(f"{kind}.{language}.html")
+    return (
+        language,
+        env.get_template(f"{kind}.{language}.subject.txt"),
+        env.get_template(f"{kind}.{language}.txt"),
+        html,
+    )
+
+
+def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
+    language, subject_template, text_template, html_template = templates(kind, language)
+    subject = subject_template.render(context)
+    text = text_template.render(context)
+    html = html_template.render(context) if html_template is not None else None
     # A subject is one line: header injection is impossible and clients show it whole.
     subject = " ".join(subject.split())
     return Rendered(language, subject, text, html)

@@ -9,7 +9,7 @@ receipt hooks.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.notifications import messages
+from gdpr_vault.notifications.bulk import insert_rows
 from gdpr_vault.notifications.messages import Attachment
 from gdpr_vault.notifications.render import Rendered, has_template, render
 from gdpr_vault.notifications.schemas import ManualNoticeIn, ReceiptIn, WebhookEndpointIn
@@ -37,10 +38,13 @@ from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
 __all__ = [
     "Attachment",
     "NoticeRef",
+    "NoticeRequest",
+    "clients_without_recipient",
     "get_notice",
     "notice_received_at",
     "queue_dpo_alert",
     "queue_notice",
+    "queue_notices",
     "record_receipt",
     "register_receipt_hook",
 ]
@@ -59,6 +63,20 @@ class NoticeRef:
 
 
 @dataclass(frozen=True)
+class NoticeRequest:
+    """One notice for :func:`queue_notices`: to which client, about what, with which facts."""
+
+    client_id: str
+    kind: str
+    subject_type: str
+    subject_id: str
+    facts: Mapping[str, Any]
+    channels: Sequence[str] = CHANNELS
+    attachments: Sequence[Attachment] = ()
+    requires_receipt: bool = True
+
+
+@dataclass(frozen=True)
 class _Draft:
     """One outbox message before it is written: who, how, and the exact bytes."""
 
@@ -70,7 +88,27 @@ class _Draft:
     subject: str
     content: bytes
     content_type: str
+    sha256: str
     rendered: Rendered | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One notice before it is written: its row, its messages and the facts it stores."""
+
+    notice: dict[str, Any]
+    drafts: list[_Draft]
+    facts: dict[str, Any]
+
+
+#: Notices per trail event and per INSERT statement in a bulk write.
+BATCH = 500
+
+
+def _chunks(items: Sequence[Any], size: int | None = None) -> Iterator[Sequence[Any]]:
+    size = size or BATCH
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def register_receipt_hook(kind: str, hook: ReceiptHook) -> None:
@@ -129,6 +167,7 @@ def _email_draft(
     requires_receipt: bool,
     attachments: Sequence[Attachment],
     now: datetime,
+    sender: str,
 ) -> _Draft:
     message_id = new_id("msg")
     url = messages.receipt_url(message_id) if requires_receipt else None
@@ -147,7 +186,7 @@ def _email_draft(
     content = messages.build_email(
         message_id=message_id,
         notice_id=notice["id"],
-        sender=get_settings().smtp_from,
+        sender=sender,
         to_name=name,
         to_email=email,
         subject=rendered.subject,
@@ -165,6 +204,7 @@ def _email_draft(
         rendered.subject,
         content,
         "message/rfc822",
+        messages.sha256_hex(content),
         rendered,
     )
 
@@ -214,64 +254,295 @@ def _webhook_draft(
         rendered.subject,
         content,
         "application/json",
+        messages.sha256_hex(content),
         rendered,
     )
 
 
+def _message_row(notice: Mapping[str, Any], d: _Draft, now: datetime) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "notice": notice["id"],
+        "client_id": notice["client_id"],
+        "channel": d.channel,
+        "recipient": d.recipient,
+        "endpoint_id": d.endpoint_id,
+        "language": d.language,
+        "subject": d.subject,
+        "content": d.content.decode("utf-8"),
+        "content_type": d.content_type,
+        "sha256": d.sha256,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _messages_of(p: _Prepared) -> list[dict[str, str]]:
+    return [{"id": d.id, "channel": d.channel, "sha256": d.sha256} for d in p.drafts]
+
+
 async def _write(
+    prepared: Sequence[_Prepared], *, now: datetime, actor: str, single: bool
+) -> list[NoticeRef]:
+    """Insert notices and messages in bulk and append their trail evidence.
+
+    ``single`` (one notice): one ``notice.queued`` event for its client. Otherwise one
+    ``notice.queued_batch`` event per :data:`BATCH` notices, listing each notice with its
+    messages' SHA-256 (of the exact bytes stored in ``outbox_message.content`` and sent).
+    """
+    await insert_rows(Notice, [p.notice for p in prepared])
+    await insert_rows(
+        OutboxMessage, [_message_row(p.notice, d, now) for p in prepared for d in p.drafts]
+    )
+    if single:
+        (p,) = prepared
+        notice = p.notice
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="notice.queued",
+            subject_type="notice",
+            subject_id=notice["id"],
+            client_id=notice["client_id"],
+            after=dict(p.facts),
+            details={
+                "notice_id": notice["id"],
+                "kind": notice["kind"],
+                "about": {"type": notice["subject_type"], "id": notice["subject_id"]},
+                "message_count": len(p.drafts),
+                "messages": _messages_of(p),
+                "requires_receipt": notice["requires_receipt"],
+            },
+        )
+    else:
+        for chunk in _chunks(prepared):
+            await trail.append(**_batch_event(chunk, now=now, actor=actor))
+    return [
+        NoticeRef(
+            p.notice["id"],
+            [d.id for d in p.drafts],
+            len({(d.channel, d.recipient) for d in p.drafts}),
+        )
+        for p in prepared
+    ]
+
+
+def _batch_event(chunk: Sequence[_Prepared], *, now: datetime, actor: str) -> dict[str, Any]:
+    """``notice.queued_batch``: what is common to the notices once, then each notice's ids and
+    the SHA-256 of each of its messages."""
+
+    def common(p: _Prepared) -> dict[str, Any]:
+        n = p.notice
+        return {
+            "kind": n["kind"],
+            "about": {"type": n["subject_type"], "id": n["subject_id"]},
+            "requires_receipt": n["requires_receipt"],
+        }
+
+    shared = common(chunk[0])
+    uniform = all(common(p) == shared for p in chunk)
+    clients = {p.notice["client_id"] for p in chunk}
+    notices = [
+        {
+            "notice_id": p.notice["id"],
+            "client_id": p.notice["client_id"],
+            **({} if uniform else common(p)),
+            "messages": _messages_of(p),
+        }
+        for p in chunk
+    ]
+    return {
+        "now": now,
+        "actor": actor,
+        "action": "notice.queued_batch",
+        "subject_type": "notice_batch",
+        "subject_id": chunk[0].notice["id"],
+        "client_id": next(iter(clients)) if len(clients) == 1 else None,
+        "after": [p.facts for p in chunk],
+        "details": {
+            "count": len(chunk),
+            "message_count": sum(len(p.drafts) for p in chunk),
+            **(shared if uniform else {}),
+            "notices": notices,
+        },
+    }
+
+
+def _check_request(request: NoticeRequest) -> None:
+    unknown = [c for c in request.channels if c not in CHANNELS]
+    if unknown:
+        raise ValidationProblem(
+            f"unknown channel(s) {unknown}", field="channels", rule="known-channel"
+        )
+    if not (has_template(request.kind, "fr") or has_template(request.kind, "en")):
+        raise LookupError(f"no template for notice kind {request.kind!r}")
+
+
+def _no_recipient(client_id: str, channels: Sequence[str]) -> ValidationProblem:
+    return ValidationProblem(
+        f"client {client_id} has no recipient for channels {list(channels)}: add a contact "
+        "that receives notices or a webhook endpoint",
+        field="client_id",
+        rule="no-recipient",
+    )
+
+
+@dataclass(frozen=True)
+class _Recipients:
+    """Every client's notice contacts and active webhook endpoints, read in bulk."""
+
+    clients: dict[str, dict[str, Any]]
+    contacts: dict[str, list[dict[str, Any]]]
+    endpoints: dict[str, list[str]]
+
+    def has_recipient(self, client_id: str, channels: Sequence[str]) -> bool:
+        return bool(
+            ("email" in channels and self.contacts.get(client_id))
+            or ("webhook" in channels and self.endpoints.get(client_id))
+        )
+
+
+async def _recipients(requests: Sequence[NoticeRequest]) -> _Recipients:
+    """Three queries for any number of clients (chunked by 5,000): clients, contacts, hooks."""
+    ids = list(dict.fromkeys(r.client_id for r in requests))
+    clients = await contracts.clients_by_id(ids)
+    for client_id in ids:
+        if client_id not in clients:
+            raise NotFound(f"client {client_id} not found", field="client_id")
+    by_email = list(dict.fromkeys(r.client_id for r in requests if "email" in r.channels))
+    by_hook = list(dict.fromkeys(r.client_id for r in requests if "webhook" in r.channels))
+    contacts = await contracts.notice_contacts_by_client(by_email) if by_email else {}
+    endpoints: dict[str, list[str]] = {}
+    for chunk in _chunks(by_hook, 5000):
+        for row in await (
+            WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.client)
+            .where(WebhookEndpoint.client.is_in(list(chunk)) & WebhookEndpoint.active.eq(True))
+            .order_by(WebhookEndpoint.id)
+        ):
+            endpoints.setdefault(row["client"], []).append(row["id"])
+    return _Recipients(clients, contacts, endpoints)
+
+
+async def clients_without_recipient(
+    client_ids: Sequence[str], channels: Sequence[str] = CHANNELS
+) -> list[str]:
+    """The clients a notice on ``channels`` would reach nobody at (unknown clients included):
+    lets a fan-out refuse up front what ``queue_notices`` would refuse later."""
+    ids = list(dict.fromkeys(client_ids))
+    known = await contracts.clients_by_id(ids)
+    requests = [
+        NoticeRequest(c, "", "", "", {}, channels=tuple(channels)) for c in ids if c in known
+    ]
+    found = await _recipients(requests) if requests else _Recipients({}, {}, {})
+    return [c for c in ids if c not in known or not found.has_recipient(c, channels)]
+
+
+def _prepare_one(
+    request: NoticeRequest,
+    recipients: _Recipients,
     *,
-    notice_row: Notice,
-    drafts: Sequence[_Draft],
     now: datetime,
     actor: str,
-    facts: Mapping[str, Any],
-) -> NoticeRef:
-    await Notice.insert(notice_row)
-    if drafts:
-        await OutboxMessage.insert(
-            *[
-                OutboxMessage(
-                    id=d.id,
-                    notice=notice_row.id,
-                    client_id=notice_row.client_id,
-                    channel=d.channel,
-                    recipient=d.recipient,
-                    endpoint_id=d.endpoint_id,
-                    language=d.language,
-                    subject=d.subject,
-                    content=d.content.decode("utf-8"),
-                    content_type=d.content_type,
-                    sha256=messages.sha256_hex(d.content),
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
+    sender: str,
+) -> _Prepared:
+    client = recipients.clients[request.client_id]
+    channels = request.channels
+    facts = json.loads(json.dumps(dict(request.facts), default=str))  # what templates see
+    notice = {
+        "id": new_id("ntc"),
+        "client_id": request.client_id,
+        "kind": request.kind,
+        "subject_type": request.subject_type,
+        "subject_id": request.subject_id,
+        "facts_json": json.dumps(facts, sort_keys=True, ensure_ascii=False),
+        "requires_receipt": request.requires_receipt,
+        "dedupe_key": None,
+        "created_at": now,
+        "created_by": actor,
+    }
+    public = _notice_public(notice)
+    client_view = {"id": client["id"], "legal_name": client["legal_name"]}
+    client_language = _language(client.get("language"), "fr")
+    drafts: list[_Draft] = []
+    if "email" in channels:
+        for contact in recipients.contacts.get(request.client_id, ()):
+            drafts.append(
+                _email_draft(
+                    notice=public,
+                    facts=facts,
+                    client=client_view,
+                    kind=request.kind,
+                    name=contact["name"],
+                    email=contact["email"],
+                    language=_language(contact.get("language"), client_language),
+                    requires_receipt=request.requires_receipt,
+                    attachments=request.attachments,
+                    now=now,
+                    sender=sender,
                 )
-                for d in drafts
-            ]
-        )
-    await trail.append(
-        now=now,
-        actor=actor,
-        action="notice.queued",
-        subject_type="notice",
-        subject_id=notice_row.id,
-        client_id=notice_row.client_id,
-        after=dict(facts),
-        details={
-            "notice_id": notice_row.id,
-            "kind": notice_row.kind,
-            "about": {"type": notice_row.subject_type, "id": notice_row.subject_id},
-            "message_count": len(drafts),
-            "messages": [
-                {"id": d.id, "channel": d.channel, "sha256": messages.sha256_hex(d.content)}
-                for d in drafts
-            ],
-            "requires_receipt": notice_row.requires_receipt,
-        },
-    )
-    recipients = len({(d.channel, d.recipient) for d in drafts})
-    return NoticeRef(notice_row.id, [d.id for d in drafts], recipients)
+            )
+    if "webhook" in channels:
+        for endpoint_id in recipients.endpoints.get(request.client_id, ()):
+            drafts.append(
+                _webhook_draft(
+                    notice=public,
+                    facts=facts,
+                    client=client_view,
+                    kind=request.kind,
+                    endpoint_id=endpoint_id,
+                    language=client_language,
+                    requires_receipt=request.requires_receipt,
+                    attachments=request.attachments,
+                    now=now,
+                )
+            )
+    if not drafts:
+        raise _no_recipient(request.client_id, channels)
+    return _Prepared(notice, drafts, facts)
+
+
+async def _plan(requests: Sequence[NoticeRequest]) -> _Recipients:
+    """Every refusal before anything is rendered: channels, templates, clients, recipients."""
+    for request in requests:
+        _check_request(request)
+    recipients = await _recipients(requests)
+    for request in requests:
+        if not recipients.has_recipient(request.client_id, request.channels):
+            raise _no_recipient(request.client_id, request.channels)
+    return recipients
+
+
+async def _prepare(
+    requests: Sequence[NoticeRequest], *, now: datetime, actor: str
+) -> list[_Prepared]:
+    """Everything ``queue_notices`` writes, computed without writing (dry runs use it)."""
+    recipients = await _plan(requests)
+    sender = get_settings().smtp_from
+    return [_prepare_one(r, recipients, now=now, actor=actor, sender=sender) for r in requests]
+
+
+async def queue_notices(
+    requests: Sequence[NoticeRequest], *, now: datetime, actor: str
+) -> list[NoticeRef]:
+    """Render and write many notices at once; call inside ``db.transaction()``.
+
+    Per notice exactly what :func:`queue_notice` does (same rows, same bytes and SHA-256, the
+    same ``no-recipient`` refusal, which refuses the whole call before anything is written),
+    with one query each for the clients, their contacts and their webhook endpoints, compiled
+    templates, bulk inserts and one trail event per :data:`BATCH` notices. Returns the refs in
+    the requests' order.
+    """
+    if not requests:
+        return []
+    recipients = await _plan(requests)
+    sender = get_settings().smtp_from
+    refs: list[NoticeRef] = []
+    for batch in _chunks(requests):  # render and write a batch at a time: bounded memory
+        prepared = [_prepare_one(r, recipients, now=now, actor=actor, sender=sender) for r in batch]
+        refs.extend(await _write(prepared, now=now, actor=actor, single=len(requests) == 1))
+    return refs
 
 
 async def queue_notice(
@@ -287,110 +558,21 @@ async def queue_notice(
     attachments: Sequence[Attachment] = (),
     requires_receipt: bool = True,
 ) -> NoticeRef:
-    """Render and write one notice and its outbox messages; call inside ``db.transaction()``."""
-    notice_row, drafts, stored_facts = await _prepare(
+    """Render and write one notice and its outbox messages; call inside ``db.transaction()``.
+
+    The one-notice form of :func:`queue_notices` (one code path).
+    """
+    request = NoticeRequest(
         client_id=client_id,
         kind=kind,
         subject_type=subject_type,
         subject_id=subject_id,
         facts=facts,
-        now=now,
-        actor=actor,
-        channels=channels,
-        attachments=attachments,
+        channels=tuple(channels),
+        attachments=tuple(attachments),
         requires_receipt=requires_receipt,
     )
-    return await _write(
-        notice_row=notice_row, drafts=drafts, now=now, actor=actor, facts=stored_facts
-    )
-
-
-async def _prepare(
-    *,
-    client_id: str,
-    kind: str,
-    subject_type: str,
-    subject_id: str,
-    facts: Mapping[str, Any],
-    now: datetime,
-    actor: str,
-    channels: Sequence[str],
-    attachments: Sequence[Attachment],
-    requires_receipt: bool,
-) -> tuple[Notice, list[_Draft], dict[str, Any]]:
-    """Everything ``queue_notice`` writes, computed without writing (dry runs use it too)."""
-    unknown = [c for c in channels if c not in CHANNELS]
-    if unknown:
-        raise ValidationProblem(
-            f"unknown channel(s) {unknown}", field="channels", rule="known-channel"
-        )
-    if not (has_template(kind, "fr") or has_template(kind, "en")):
-        raise LookupError(f"no template for notice kind {kind!r}")
-    client = await contracts.get_client(client_id)
-    facts = json.loads(json.dumps(dict(facts), default=str))  # what the template sees is stored
-    notice_id = new_id("ntc")
-    notice_row = Notice(
-        id=notice_id,
-        client_id=client_id,
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        facts_json=json.dumps(facts, sort_keys=True, ensure_ascii=False),
-        requires_receipt=requires_receipt,
-        dedupe_key=None,
-        created_at=now,
-        created_by=actor,
-    )
-    public = _notice_public(notice_row.to_dict())
-    client_view = {"id": client["id"], "legal_name": client["legal_name"]}
-    client_language = _language(client.get("language"), "fr")
-    drafts: list[_Draft] = []
-    if "email" in channels:
-        for contact in client["contacts"]:
-            if not contact["receives_notices"]:
-                continue
-            drafts.append(
-                _email_draft(
-                    notice=public,
-                    facts=facts,
-                    client=client_view,
-                    kind=kind,
-                    name=contact["name"],
-                    email=contact["email"],
-                    language=_language(contact.get("language"), client_language),
-                    requires_receipt=requires_receipt,
-                    attachments=attachments,
-                    now=now,
-                )
-            )
-    if "webhook" in channels:
-        endpoints = await (
-            WebhookEndpoint.select(WebhookEndpoint.id)
-            .where((WebhookEndpoint.client == client_id) & (WebhookEndpoint.active.eq(True)))
-            .order_by(WebhookEndpoint.id)
-        )
-        for endpoint in endpoints:
-            drafts.append(
-                _webhook_draft(
-                    notice=public,
-                    facts=facts,
-                    client=client_view,
-                    kind=kind,
-                    endpoint_id=endpoint["id"],
-                    language=client_language,
-                    requires_receipt=requires_receipt,
-                    attachments=attachments,
-                    now=now,
-                )
-            )
-    if not drafts:
-        raise ValidationProblem(
-            f"client {client_id} has no recipient for channels {list(channels)}: add a contact "
-            "that receives notices or a webhook endpoint",
-            field="client_id",
-            rule="no-recipient",
-        )
-    return notice_row, drafts, facts
+    return (await queue_notices([request], now=now, actor=actor))[0]
 
 
 async def queue_dpo_alert(
@@ -406,19 +588,19 @@ async def queue_dpo_alert(
     settings = get_settings()
     template = kind if (has_template(kind, "fr") or has_template(kind, "en")) else "dpo.alert"
     facts = json.loads(json.dumps(dict(facts), default=str))
-    notice_row = Notice(
-        id=new_id("ntc"),
-        client_id=None,  # never in a client's own notice list or feed
-        kind=kind,
-        subject_type="dpo_alert",
-        subject_id=dedupe_key[:80],
-        facts_json=json.dumps(facts, sort_keys=True, ensure_ascii=False),
-        requires_receipt=False,
-        dedupe_key=dedupe_key,
-        created_at=now,
-        created_by="system",
-    )
-    public = _notice_public(notice_row.to_dict())
+    notice = {
+        "id": new_id("ntc"),
+        "client_id": None,  # never in a client's own notice list or feed
+        "kind": kind,
+        "subject_type": "dpo_alert",
+        "subject_id": dedupe_key[:80],
+        "facts_json": json.dumps(facts, sort_keys=True, ensure_ascii=False),
+        "requires_receipt": False,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+        "created_by": "system",
+    }
+    public = _notice_public(notice)
     message_id = new_id("msg")
     language = _language(settings.dpo_alert_language, "fr")
     context = _context(
@@ -433,7 +615,7 @@ async def queue_dpo_alert(
     rendered = render(template, language, context)
     content = messages.build_email(
         message_id=message_id,
-        notice_id=notice_row.id,
+        notice_id=notice["id"],
         sender=settings.smtp_from,
         to_name="DPO",
         to_email=settings.dpo_alert_email,
@@ -452,9 +634,10 @@ async def queue_dpo_alert(
         rendered.subject,
         content,
         "message/rfc822",
+        messages.sha256_hex(content),
     )
-    ref = await _write(notice_row=notice_row, drafts=[draft], now=now, actor="system", facts=facts)
-    return ref.notice_id
+    refs = await _write([_Prepared(notice, [draft], facts)], now=now, actor="system", single=True)
+    return refs[0].notice_id
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -715,20 +898,18 @@ async def manual_notice(
     client_id: str, data: ManualNoticeIn, *, actor: str, now: datetime, dry_run: bool
 ) -> dict[str, Any]:
     """A DPO-written notice; ``dry_run`` renders it for every recipient and writes nothing."""
-    kwargs: dict[str, Any] = {
-        "client_id": client_id,
-        "kind": "manual",
-        "subject_type": data.subject_type,
-        "subject_id": data.subject_id or "-",
-        "facts": _manual_facts(data),
-        "now": now,
-        "actor": actor,
-        "channels": tuple(data.channels),
-        "attachments": (),
-        "requires_receipt": data.requires_receipt,
-    }
+    request = NoticeRequest(
+        client_id=client_id,
+        kind="manual",
+        subject_type=data.subject_type,
+        subject_id=data.subject_id or "-",
+        facts=_manual_facts(data),
+        channels=tuple(data.channels),
+        attachments=(),
+        requires_receipt=data.requires_receipt,
+    )
     if dry_run:
-        _, drafts, _ = await _prepare(**kwargs)
+        (prepared,) = await _prepare([request], now=now, actor=actor)
         return {
             "dry_run": True,
             "messages": [
@@ -739,13 +920,13 @@ async def manual_notice(
                     "subject": d.subject,
                     "text": d.rendered.text if d.rendered else None,
                     "html": d.rendered.html if d.rendered else None,
-                    "sha256": messages.sha256_hex(d.content),
+                    "sha256": d.sha256,
                 }
-                for d in drafts
+                for d in prepared.drafts
             ],
         }
     async with db.transaction():
-        ref = await queue_notice(**kwargs)
+        (ref,) = await queue_notices([request], now=now, actor=actor)
     return await get_notice(ref.notice_id, now=now)
 
 

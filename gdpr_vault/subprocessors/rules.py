@@ -49,6 +49,7 @@ CHANGE_KINDS: tuple[str, ...] = ("add", "replace", "remove", "relocate", "activi
 
 #: Per-client states of a published change, in the order the DPO watches them.
 CLIENT_STATES: tuple[str, ...] = (
+    "pending",  # published; its notice is not queued yet (a fan-out job is about to)
     "notified",  # notice queued, no receipt recorded: the window has not started
     "received",  # receipt recorded: the window runs
     "objected",  # an objection in time is open: blocks the change for this client

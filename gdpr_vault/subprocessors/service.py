@@ -2,9 +2,11 @@
 
 Each use case is one transaction that appends its trail events; refusals are decided before
 the transaction opens where possible so a refused request writes nothing. The life of a
-change for one client: ``notified`` (notice queued) → ``received`` (receipt recorded, the
-window runs) → ``objected`` / ``accepted`` (explicitly, or by silence when the window closes)
-→ ``resolved`` (an objection's outcome) → ``active`` (the change took effect for the client).
+change for one client: ``pending`` (published, its notice not queued yet: large fan-outs queue
+notices in background jobs of :data:`NOTIFY_BATCH` clients) → ``notified`` (notice queued) →
+``received`` (receipt recorded, the window runs) → ``objected`` / ``accepted`` (explicitly, or
+by silence when the window closes) → ``resolved`` (an objection's outcome) → ``active`` (the
+change took effect for the client).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.notifications import service as notifications
+from gdpr_vault.notifications.bulk import insert_rows
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.registers import service as registers
 from gdpr_vault.settings import get_settings
@@ -48,7 +51,13 @@ from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
 
 NOTICE_KIND = "subprocessor.change"
 WINDOW_JOB = "subprocessor.window_close"
+NOTIFY_JOB = "subprocessor.notify_batch"
 BATCH = 500
+#: Clients per fan-out job (one transaction and one ``notice.queued_batch`` event each).
+NOTIFY_BATCH = 500
+#: Up to this many clients, publication queues the notices itself (same code path as the
+#: jobs), so a small change is ``notified`` as soon as the publish request returns.
+INLINE_FAN_OUT = 50
 _TINY = timedelta(microseconds=1)
 
 
@@ -156,13 +165,12 @@ async def _revise(row: dict[str, Any], now: datetime, reason: str, change_id: st
 
 
 async def _require_clients(client_ids: Sequence[str], field: str = "client_ids") -> None:
+    known = await contracts.clients_by_id(client_ids)
     for index, client_id in enumerate(client_ids):
-        try:
-            await contracts.get_client(client_id)
-        except NotFound as exc:
+        if client_id not in known:
             raise ValidationProblem(
                 f"client {client_id} not found", field=f"{field}[{index}]", rule="known-client"
-            ) from exc
+            )
 
 
 def _validate_identity(data: SubprocessorIn | dict[str, Any]) -> None:
@@ -453,7 +461,7 @@ async def public_list() -> list[dict[str, Any]]:
 
 # -- clients' contracts and windows -----------------------------------------------------------
 
-_TERMS_CACHE: dict[str, ContractTerms] = {}
+_TERMS_CACHE: dict[str, ContractTerms] = {}  # by terms JSON: a preset's clients share one
 
 
 class ClientTerms:
@@ -470,26 +478,44 @@ class ClientTerms:
         self.terms = terms
 
 
+def _parse_terms(text: str) -> ContractTerms:
+    """Typed terms from their stored JSON (raises ``TermsError``), parsed once per text."""
+    terms = _TERMS_CACHE.get(text)
+    if terms is None:
+        terms = load_terms(json.loads(text))
+        if len(_TERMS_CACHE) > 1000:
+            _TERMS_CACHE.clear()
+        _TERMS_CACHE[text] = terms
+    return terms
+
+
+async def clients_terms(client_ids: Sequence[str]) -> dict[str, ClientTerms | rules.RuleError]:
+    """Each client's latest active contract's current terms (or why there is none), in two
+    queries for any number of clients (``contracts.active_contracts_by_client``)."""
+    by_client = await contracts.active_contracts_by_client(client_ids)
+    found: dict[str, ClientTerms | rules.RuleError] = {}
+    for client_id in client_ids:
+        active = sorted(by_client.get(client_id, ()), key=lambda r: r["id"])
+        if not active:
+            found[client_id] = rules.RuleError(
+                client_id, "no-active-contract", "the client has no active contract", "client_ids"
+            )
+            continue
+        contract = active[-1]
+        try:
+            terms = _parse_terms(contract["terms_json"])
+        except TermsError as exc:
+            found[client_id] = rules.RuleError(client_id, "invalid-terms", str(exc), "client_ids")
+            continue
+        found[client_id] = ClientTerms(
+            client_id, contract["id"], contract["current_version"], terms
+        )
+    return found
+
+
 async def client_terms(client_id: str) -> ClientTerms | rules.RuleError:
     """The client's latest active contract's terms (or why there is none)."""
-    active = [c for c in await contracts.list_contracts(client_id) if c["status"] == "active"]
-    if not active:
-        return rules.RuleError(
-            client_id, "no-active-contract", "the client has no active contract", "client_ids"
-        )
-    contract = active[-1]
-    version = await contracts.terms_version(contract["id"], contract["terms_version"])
-    key = f"{contract['id']}:{contract['terms_version']}"
-    terms = _TERMS_CACHE.get(key)
-    if terms is None:
-        try:
-            terms = load_terms(version["terms"])
-        except TermsError as exc:
-            return rules.RuleError(client_id, "invalid-terms", str(exc), "client_ids")
-        if len(_TERMS_CACHE) > 10_000:
-            _TERMS_CACHE.clear()
-        _TERMS_CACHE[key] = terms
-    return ClientTerms(client_id, contract["id"], contract["terms_version"], terms)
+    return (await clients_terms([client_id]))[client_id]
 
 
 _WINDOW_CACHE: dict[tuple[Any, ...], Deadline] = {}
@@ -609,8 +635,9 @@ async def check_windows(
             received[row["client_id"]] = row
     found: list[ClientTerms] = []
     errors: list[rules.RuleError] = []
+    terms = await clients_terms(client_ids)
     for client_id in client_ids:
-        result = await client_terms(client_id)
+        result = terms[client_id]
         if isinstance(result, rules.RuleError):
             errors.append(result)
             continue
@@ -701,8 +728,7 @@ async def _validate_clients(client_ids: list[str]) -> None:
             raise ValidationProblem(
                 f"client {client_id} not found", field=f"client_ids[{index}]", rule="known-client"
             )
-    if len(client_ids) <= 1000:
-        await _require_clients(client_ids)
+    await _require_clients(client_ids)
 
 
 async def _check_draft(
@@ -900,14 +926,51 @@ def _client_facts(
 
 
 async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str, Any]:
-    """Send the written notice to every affected client, and only those."""
+    """Publish the change to every affected client, and only those: one state row each, and
+    their written notices, queued here for a small fan-out (≤ :data:`INLINE_FAN_OUT` clients)
+    or by ``subprocessor.notify_batch`` jobs enqueued in this transaction otherwise."""
     change = await _change_row(change_id)
     if change["status"] != "draft":
         raise Conflict(f"the change is {change['status']}, not a draft", rule="draft-only")
     _, found = await _check_draft(change, now)
+    unreachable = await notifications.clients_without_recipient([ct.client_id for ct in found])
+    if unreachable:
+        raise _refuse(
+            ValidationProblem,
+            [
+                rules.RuleError(
+                    client_id,
+                    "no-recipient",
+                    f"client {client_id} has no contact that receives notices and no active "
+                    "webhook endpoint: the written notice would reach nobody",
+                    "client_ids",
+                )
+                for client_id in unreachable
+            ],
+        )
     sub = await _sub_row(change["subprocessor"])
     old = await _sub_row(change["replaces"]) if change["replaces"] else None
     facts = change_facts(change, sub, old)
+    rows = [
+        {
+            "id": new_id("spk"),
+            "change": change_id,
+            "client_id": ct.client_id,
+            "contract_id": ct.contract_id,
+            "time_zone": ct.terms.time_zone,
+            "notice_id": None,
+            "state": "pending",
+            "notified_at": now,
+            "estimated_window_due": window_for(now, ct.terms).due,
+            "terms_version": ct.version,
+            "window_duration": effective_duration(ct.terms.objection_window),
+            "updated_at": now,
+        }
+        for ct in found
+    ]
+    client_ids = [r["client_id"] for r in rows]
+    inline = len(rows) <= INLINE_FAN_OUT
+    batches = [list(b) for b in _chunks(client_ids, NOTIFY_BATCH)]
     async with db.transaction():
         current = await _change_row(change_id)
         if current["status"] != "draft":
@@ -919,36 +982,7 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                 SubprocessorChange.facts_json: _dumps(facts),
             }
         ).where(SubprocessorChange.id == change_id)
-        rows = []
-        for ct in found:
-            notice = await notifications.queue_notice(
-                client_id=ct.client_id,
-                kind=NOTICE_KIND,
-                subject_type="subprocessor_change",
-                subject_id=change_id,
-                facts=_client_facts(facts, ct, ct.client_id, change_id),
-                now=now,
-                actor=actor,
-            )
-            estimate = window_for(now, ct.terms)
-            rows.append(
-                SubprocessorChangeClient(
-                    id=new_id("spk"),
-                    change=change_id,
-                    client_id=ct.client_id,
-                    contract_id=ct.contract_id,
-                    time_zone=ct.terms.time_zone,
-                    notice_id=notice.notice_id,
-                    state="notified",
-                    notified_at=now,
-                    estimated_window_due=estimate.due,
-                    terms_version=ct.version,
-                    window_duration=effective_duration(ct.terms.objection_window),
-                    updated_at=now,
-                )
-            )
-        for batch in _chunks(rows):
-            await SubprocessorChangeClient.insert(*batch)
+        await insert_rows(SubprocessorChangeClient, rows)
         await trail.append(
             now=now,
             actor=actor,
@@ -961,10 +995,125 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                 "subprocessor_id": sub["id"],
                 "effective_date": change["effective_date"].isoformat(),
                 "clients": len(rows),
-                "clients_digest": _digest(r.client_id for r in rows),
+                "clients_digest": _digest(client_ids),
+                "notices": "inline" if inline else f"{len(batches)} job(s)",
             },
         )
+        if inline:
+            await _notify({**current, "facts_json": _dumps(facts)}, client_ids, actor, now)
+        else:
+            for number, batch in enumerate(batches):
+                await enqueue(
+                    NOTIFY_JOB,
+                    {"change_id": change_id, "batch": number, "client_ids": batch, "actor": actor},
+                    run_at=now,
+                    dedupe_key=f"{NOTIFY_JOB}:{change_id}:{number}",
+                )
     return await get_change(change_id, now)
+
+
+async def _terms_as_published(rows: Sequence[dict[str, Any]]) -> dict[str, ClientTerms]:
+    """Each state row's terms as recorded at publication (contract and terms version)."""
+    current = await clients_terms([r["client_id"] for r in rows])
+    found: dict[str, ClientTerms] = {}
+    for row in rows:
+        ct = current[row["client_id"]]
+        if (
+            isinstance(ct, rules.RuleError)
+            or ct.contract_id != row["contract_id"]
+            or ct.version != row["terms_version"]
+        ):  # amended or ended since publication: the notice states the published terms
+            version = await contracts.terms_version(row["contract_id"], row["terms_version"])
+            terms = load_terms(version["terms"])
+            ct = ClientTerms(row["client_id"], row["contract_id"], row["terms_version"], terms)
+        found[row["id"]] = ct
+    return found
+
+
+async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
+    """Set each state row's notice (``pending`` becomes ``notified``) where none is linked
+    yet; returns how many rows this call linked."""
+    c = SubprocessorChangeClient
+    linked = 0
+    for chunk in _chunks(pairs):
+        cases = " ".join("WHEN {} THEN {}" for _ in chunk)
+        ids = [row_id for row_id, _ in chunk]
+        done = await c.raw(
+            f"UPDATE subprocessor_change_client SET notice_id = CASE id {cases} END, "
+            "state = CASE WHEN state = 'pending' THEN 'notified' ELSE state END "
+            f"WHERE notice_id IS NULL AND id IN ({', '.join('{}' for _ in ids)}) RETURNING id",
+            *[value for pair in chunk for value in pair],
+            *ids,
+        )
+        linked += len(done)
+        await c.update({c.notified_at: now, c.updated_at: now}).where(c.id.is_in(ids))
+    return linked
+
+
+async def _notify(
+    change: dict[str, Any], client_ids: Sequence[str], actor: str, now: datetime
+) -> int:
+    """Queue the notices of these clients that have none yet and link them to their state rows
+    (inside the caller's transaction); returns how many were queued. Idempotent: a client whose
+    notice is linked, or to which the change no longer applies, is skipped."""
+    c = SubprocessorChangeClient
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(client_ids):
+        rows.extend(
+            await c.select(c.id, c.client_id, c.contract_id, c.terms_version, c.resolution)
+            .where(
+                (c.change == change["id"]) & c.client_id.is_in(list(chunk)) & c.notice_id.is_null()
+            )
+            .order_by(c.id)
+        )
+    rows = [r for r in rows if _applies(r)]
+    if not rows:
+        return 0
+    facts = _loads(change["facts_json"], {})
+    terms = await _terms_as_published(rows)
+    refs = await notifications.queue_notices(
+        [
+            notifications.NoticeRequest(
+                client_id=r["client_id"],
+                kind=NOTICE_KIND,
+                subject_type="subprocessor_change",
+                subject_id=change["id"],
+                facts=_client_facts(facts, terms[r["id"]], r["client_id"], change["id"]),
+            )
+            for r in rows
+        ],
+        now=now,
+        actor=actor,
+    )
+    pairs = [(r["id"], ref.notice_id) for r, ref in zip(rows, refs, strict=True)]
+    linked = await _link_notices(pairs, now)
+    if linked != len(rows):  # another worker linked some meanwhile: roll this attempt back
+        raise Conflict("these clients were notified concurrently", rule="concurrent-fan-out")
+    await trail.append(
+        now=now,
+        actor=actor,
+        action="subprocessor.change.notified",
+        subject_type="subprocessor_change",
+        subject_id=change["id"],
+        details={
+            "clients": len(rows),
+            "clients_digest": _digest(r["client_id"] for r in rows),
+            "notices_digest": _digest(ref.notice_id for ref in refs),
+        },
+    )
+    return len(rows)
+
+
+async def notify_batch(change_id: str, client_ids: Sequence[str], actor: str, now: datetime) -> int:
+    """The fan-out job: one batch of a published change's notices in one transaction.
+
+    Safe to run again after a crash (clients already linked to a notice are skipped) and a
+    no-op once the change is abandoned or the clients are excluded."""
+    async with db.transaction():
+        change = await SubprocessorChange.select().where(SubprocessorChange.id == change_id).first()
+        if change is None or change["status"] != "published":
+            return 0
+        return await _notify(change, client_ids, actor, now)
 
 
 # -- receipts and windows ---------------------------------------------------------------------
@@ -1068,6 +1217,12 @@ async def record_receipt(
             f"receipt already recorded at {utc_iso(row['received_at'])}",
             field="received_at",
             rule="first-receipt-counts",
+        )
+    if row["notice_id"] is None:
+        raise Conflict(
+            "the notice to this client is still being queued; record its receipt once it is",
+            field="client_id",
+            rule="notice-pending",
         )
     async with db.transaction():
         await notifications.record_receipt(
@@ -1190,7 +1345,7 @@ async def object_to_change(
             )
         )
         c = SubprocessorChangeClient
-        if not late and row["state"] in {"notified", "received", "accepted"}:
+        if not late and row["state"] in {"pending", "notified", "received", "accepted"}:
             await c.update(
                 {c.state: "objected", c.accepted_at: None, c.accepted_how: None, c.updated_at: now}
             ).where(c.id == row["id"])
@@ -1219,7 +1374,7 @@ async def accept_change(change_id: str, client_id: str, actor: str, now: datetim
     row = await _client_row(change_id, client_id)
     if change["status"] == "abandoned" or not _applies(row):
         raise Conflict("the change no longer applies to this client", rule="excluded")
-    if row["state"] not in {"notified", "received"}:
+    if row["state"] not in {"pending", "notified", "received"}:
         raise Conflict(
             f"the change is {row['state']} for this client; an open objection is withdrawn "
             "through the processor's DPO",
@@ -1229,7 +1384,7 @@ async def accept_change(change_id: str, client_id: str, actor: str, now: datetim
     async with db.transaction():
         await c.update(
             {c.state: "accepted", c.accepted_at: now, c.accepted_how: "explicit", c.updated_at: now}
-        ).where((c.id == row["id"]) & c.state.is_in(["notified", "received"]))
+        ).where((c.id == row["id"]) & c.state.is_in(["pending", "notified", "received"]))
         await trail.append(
             now=now,
             actor=actor,
@@ -1656,7 +1811,7 @@ def client_state_out(
         "contract_id": row["contract_id"],
         "state": row["state"],
         "notice_id": row["notice_id"],
-        "notified_at": utc_iso(row["notified_at"]),
+        "notified_at": utc_iso(row["notified_at"]) if row["notice_id"] else None,
         "received_at": utc_iso(row["received_at"]),
         "window": {
             "due": utc_iso(due),
@@ -1697,13 +1852,15 @@ async def get_change(change_id: str, now: datetime) -> dict[str, Any]:
     out = change_out(change)
     out["facts"] = _loads(change["facts_json"], {})
     c = SubprocessorChangeClient
-    counts = {state: 0 for state in rules.CLIENT_STATES}
+    # "pending" (notices still being queued by the fan-out jobs) is listed only while it is not 0
+    counts = {state: 0 for state in rules.CLIENT_STATES if state != "pending"}
     rows = await c.select(c.state, c.window_due, c.received_at).where(c.change == change_id)
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     out["clients"] = {
         "total": len(rows),
         "by_state": counts,
+        "notices_pending": counts.get("pending", 0),
         "windows_closed": sum(1 for r in rows if r["window_due"] and now > r["window_due"]),
     }
     if change["status"] == "draft":

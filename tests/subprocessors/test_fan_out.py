@@ -1,0 +1,123 @@
+"""Large fan-outs: publication writes the state rows and enqueues notice jobs; each job queues
+its batch with ``queue_notices`` and links the notices; re-runs and abandonment are safe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gdpr_vault.evidence import trail
+from gdpr_vault.evidence.tables import TrailEvent
+from gdpr_vault.jobs.queue import run_one
+from gdpr_vault.jobs.tables import Job
+from gdpr_vault.notifications.tables import Notice
+from gdpr_vault.subprocessors import jobs, service  # noqa: F401  (registers the handlers)
+from gdpr_vault.subprocessors.tables import SubprocessorChangeClient
+from tests.subprocessors.conftest import bearer, create_sub, draft, make_client
+
+
+@pytest.fixture
+def through_jobs(monkeypatch):
+    monkeypatch.setattr(service, "INLINE_FAN_OUT", 1)
+    monkeypatch.setattr(service, "NOTIFY_BATCH", 2)
+
+
+async def _published(api, tokens, clients):
+    sub = await create_sub(api, tokens.dpo)
+    created = await draft(
+        api,
+        tokens.dpo,
+        kind="add",
+        subprocessor_id=sub["id"],
+        effective_date="2026-04-20",
+        client_ids=clients,
+    )
+    assert created.status_code == 201, created.text
+    change_id = created.json()["id"]
+    published = await api.post(
+        f"/api/v1/subprocessor-changes/{change_id}/publish", headers=bearer(tokens.dpo)
+    )
+    return change_id, published
+
+
+async def test_jobs_queue_the_notices_once(api, tokens, clock, through_jobs):
+    c = (await make_client(api, tokens.dpo, legal_name="Transports Martin SA"))["id"]
+    clients = [tokens.client_a_id, tokens.client_b_id, c]
+    change_id, published = await _published(api, tokens, clients)
+    assert published.status_code == 200, published.text
+    counts = published.json()["clients"]
+    assert counts["by_state"]["pending"] == 3 and counts["notices_pending"] == 3
+    assert await Notice.count() == 0
+    payloads = [json.loads(j["payload_json"]) for j in await Job.select().order_by(Job.id)]
+    assert [p["client_ids"] for p in payloads] == [clients[:2], clients[2:]]
+
+    # no receipt before the notice exists; the client sees its change as pending
+    early = await api.post(
+        f"/api/v1/subprocessor-changes/{change_id}/receipts",
+        json={"client_id": c, "received_at": clock().isoformat(), "evidence": "AR"},
+        headers=bearer(tokens.dpo),
+    )
+    assert early.status_code == 409 and early.json()["rule"] == "notice-pending"
+
+    assert await run_one("test", clock(), 300)  # the first batch
+    rows = {r["client_id"]: r for r in await SubprocessorChangeClient.select()}
+    assert rows[clients[0]]["state"] == rows[clients[1]]["state"] == "notified"
+    assert rows[c]["state"] == "pending" and rows[c]["notice_id"] is None
+
+    # a re-run after a crash (same batch) queues nothing twice
+    assert await service.notify_batch(change_id, clients[:2], "test", clock()) == 0
+    assert await Notice.count() == 2
+
+    while await run_one("test", clock(), 300):
+        pass
+    view = await api.get(f"/api/v1/subprocessor-changes/{change_id}", headers=bearer(tokens.dpo))
+    assert view.json()["clients"]["by_state"]["notified"] == 3
+    assert "pending" not in view.json()["clients"]["by_state"]
+    assert view.json()["clients"]["notices_pending"] == 0
+    notices = {n["client_id"]: n["id"] for n in await Notice.select()}
+    rows = await SubprocessorChangeClient.select()
+    assert {r["client_id"]: r["notice_id"] for r in rows} == notices
+    assert sorted(notices) == sorted(clients)
+
+    events = [e async for e in trail.iter_events()]
+    actions = [e["action"] for e in events]
+    assert actions.count("subprocessor.change.notified") == 2
+    assert actions.count("notice.queued_batch") == 1 and actions.count("notice.queued") == 1
+    assert (await trail.verify_chain()).ok
+
+    # the receipt now starts the window as before
+    received = await api.post(
+        f"/api/v1/subprocessor-changes/{change_id}/receipts",
+        json={"client_id": c, "received_at": clock().isoformat(), "evidence": "AR"},
+        headers=bearer(tokens.dpo),
+    )
+    assert received.status_code == 200, received.text
+    assert received.json()["mine"]["state"] == "received"
+
+
+async def test_abandoned_before_the_jobs_run_sends_nothing(api, tokens, clock, through_jobs):
+    change_id, published = await _published(api, tokens, [tokens.client_a_id, tokens.client_b_id])
+    assert published.status_code == 200, published.text
+    abandoned = await api.post(
+        f"/api/v1/subprocessor-changes/{change_id}/abandon",
+        json={"reason": "the provider withdrew"},
+        headers=bearer(tokens.dpo),
+    )
+    assert abandoned.status_code == 200, abandoned.text
+    while await run_one("test", clock(), 300):
+        pass
+    assert await Notice.count() == 0
+    assert {j["status"] for j in await Job.select(Job.status)} == {"done"}
+
+
+async def test_a_client_nobody_would_hear_is_refused_up_front(api, tokens, clock):
+    silent = (await make_client(api, tokens.dpo, legal_name="Sans Contact SA", contacts=[]))["id"]
+    _, published = await _published(api, tokens, [tokens.client_a_id, silent])
+    assert published.status_code == 422, published.text
+    problem = published.json()
+    assert problem["rule"] == "no-recipient"
+    assert [e["client_id"] for e in problem["errors"]] == [silent]
+    assert await SubprocessorChangeClient.count() == 0 and await Notice.count() == 0
+    events = await TrailEvent.select().where(TrailEvent.action == "subprocessor.change.published")
+    assert events == []
