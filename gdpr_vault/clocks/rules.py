@@ -19,6 +19,7 @@ __all__ = [
     "BusinessHoursTrace",
     "add_months",
     "end_of_local_day",
+    "local_day",
     "local_to_utc",
     "walk_business_hours",
 ]
@@ -27,6 +28,7 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 US_PER_DAY = 86_400_000_000
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CACHE_LIMIT = 200_000  # entries per cache before it is simply cleared (bounded memory)
+_ZONE_LIMIT = 1_000  # distinct tzinfo objects with a per-day cache, likewise
 
 
 def add_months(day: date, months: int) -> date:
@@ -84,6 +86,56 @@ def end_of_local_day(ordinal: int, zone: tzinfo) -> datetime:
     return found
 
 
+# zone -> {ordinal: (local midnight in that zone, the same instant in UTC, offset steady)}
+_LOCAL_DAYS: dict[tzinfo, dict[int, tuple[datetime, datetime, bool]]] = {}
+_UNSTEADY: tuple[datetime, datetime, bool] = (datetime.min, datetime.min, False)
+_HOUR_STEPS = tuple(timedelta(hours=h) for h in range(1, 24))
+#: timedelta(minutes=m) for every minute of a day (and 24:00), to build instants without
+#: constructing timedeltas on the hot path
+MINUTE_DELTAS = tuple(timedelta(minutes=m) for m in range(24 * 60 + 1))
+
+
+def local_day(zone: tzinfo, ordinal: int) -> tuple[datetime, datetime, bool]:
+    """``(local midnight, the same instant in UTC, steady)`` for local day ``ordinal``, cached.
+
+    ``steady`` is true only when the zone's UTC offset is the same for every wall time of that
+    day, whatever the ``fold``: no daylight-saving change at any hour, none at either midnight
+    (an ambiguous or skipped midnight or 23:xx counts as a change). On a steady day, an aware
+    ``value`` of that day with ``value.tzinfo is zone`` is, in UTC, exactly
+    ``mid_utc + (value - mid_local)`` (same-tzinfo subtraction is wall-clock, which is right
+    when the offset does not change), which is much cheaper than ``astimezone``. Callers must
+    fall back to ``astimezone`` when ``steady`` is false (the instants are then not usable).
+    """
+    per_zone = _LOCAL_DAYS.get(zone)
+    if per_zone is None:
+        if len(_LOCAL_DAYS) >= _ZONE_LIMIT:  # e.g. many ZoneInfo.no_cache() objects
+            _LOCAL_DAYS.clear()
+        per_zone = _LOCAL_DAYS.setdefault(zone, {})
+    found = per_zone.get(ordinal)
+    if found is not None:
+        return found
+    if len(per_zone) >= _CACHE_LIMIT:
+        per_zone.clear()
+    found = _UNSTEADY
+    try:
+        day = date.fromordinal(ordinal)
+        mid = datetime(day.year, day.month, day.day, tzinfo=zone)
+        last = datetime(day.year, day.month, day.day, 23, 59, 59, 999_999, tzinfo=zone)
+        offset = mid.utcoffset()
+        if (
+            offset is not None
+            and mid.replace(fold=1).utcoffset() == offset
+            and last.utcoffset() == offset
+            and last.replace(fold=1).utcoffset() == offset
+            and all((mid + step).utcoffset() == offset for step in _HOUR_STEPS)
+        ):
+            found = (mid, mid.astimezone(UTC), True)
+    except (OverflowError, ValueError):  # near date.min / date.max: let callers fall back
+        pass
+    per_zone[ordinal] = found
+    return found
+
+
 def _delta(microseconds: int) -> timedelta:
     found = _DELTAS.get(microseconds)
     if found is None:
@@ -97,10 +149,13 @@ def local_to_utc(ordinal: int, time_us: int, zone: tzinfo) -> datetime:
     """UTC instant of the local wall-clock time ``time_us`` (microseconds after midnight) on
     local day ``ordinal``. A wall time that does not exist (spring-forward gap) or exists twice
     resolves like ``fold=0``: the offset in force before the change."""
-    midnight, steady = _midnight(zone, ordinal)
-    if steady:  # the common case: midnight + time of day, no offset change that day
+    days = _LOCAL_DAYS.get(zone)
+    found = days.get(ordinal) if days is not None else None
+    if found is None:
+        found = local_day(zone, ordinal)
+    if found[2] and 0 <= time_us <= US_PER_DAY:  # the common case: no offset change that day
         minutes, rest = divmod(time_us, 60_000_000)
-        result = midnight + _delta(minutes * 60_000_000)
+        result = found[1] + MINUTE_DELTAS[minutes]
         return result + _delta(rest) if rest else result
     day = date.fromordinal(ordinal)
     seconds, micro = divmod(time_us, 1_000_000)
