@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.errors import ValidationProblem
 from gdpr_vault.pagination import PageRequest
-from gdpr_vault.settings import Settings, _bool
+from gdpr_vault.settings import Settings
 from gdpr_vault.subprocessors import service
 from gdpr_vault.subprocessors.feed import client_changes_feed, public_html
 from gdpr_vault.subprocessors.schemas import (
@@ -294,9 +293,11 @@ ROUTES: list[Any] = [SubprocessorController, ChangeController, ClientSubprocesso
 
 
 def public_routes(settings: Settings) -> list[Any]:
-    """The public list exists only when PUBLIC_SUBPROCESSOR_LIST is on (default off)."""
-    # Settings has no field for it (settings.py belongs to the foundation); its ``extra`` map
-    # wins, else the process environment, as the service reads it once at start.
-    name = "PUBLIC_SUBPROCESSOR_LIST"
-    flag = settings.extra.get(name, os.environ.get(name))
-    return [public_subprocessors, public_subprocessors_page] if _bool(flag, False) else []
+    """The public list exists only when PUBLIC_SUBPROCESSOR_LIST is on (default off).
+
+    Registering the routes only then (rather than answering 404) keeps an install that does not
+    publish its list free of unauthenticated routes.
+    """
+    if not settings.public_subprocessor_list:
+        return []
+    return [public_subprocessors, public_subprocessors_page]

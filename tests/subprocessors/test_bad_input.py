@@ -245,7 +245,7 @@ async def test_abandon_on_objection_and_public_list(api, tokens, clock):
         client_ids=[tokens.client_b_id],
         active_since="2025-06-01T00:00:00Z",
     )
-    settings = dataclasses.replace(get_settings(), extra={"PUBLIC_SUBPROCESSOR_LIST": "1"})
+    settings = dataclasses.replace(get_settings(), public_subprocessor_list=True)
     app = create_app(settings, clock, run_worker_in_process=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as public:
