@@ -8,22 +8,36 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Litestar, get
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.template.config import TemplateConfig
 
 from gdpr_vault import __version__, db
+from gdpr_vault.audits.access import auditor_access_middleware
+from gdpr_vault.audits.api import ROUTES as AUDIT_ROUTES
 from gdpr_vault.auth.api import TokenController, whoami
 from gdpr_vault.auth.middleware import BearerTokenMiddleware
+from gdpr_vault.breaches.api import BreachController, ClientBreachController
 from gdpr_vault.contracts.api import ClientController, PresetController
+from gdpr_vault.dashboard.views import TEMPLATE_DIR, dashboard_router
 from gdpr_vault.evidence.api import ClientTrailController, TrailController, get_keys
 from gdpr_vault.jobs.api import list_jobs
 from gdpr_vault.jobs.worker import run_worker
 from gdpr_vault.logs import configure_logging, request_id_middleware
+from gdpr_vault.notifications.api import ClientNoticeController, OutboxController, receipt_link
 from gdpr_vault.problems import EXCEPTION_HANDLERS
+from gdpr_vault.registers.api import ClientRegisterController, RegisterController
+from gdpr_vault.reversibility.api import (
+    ClientReversibilityController,
+    ReversibilityController,
+)
 from gdpr_vault.settings import Settings, get_settings
+from gdpr_vault.subprocessors.api import ROUTES as SUBPROCESSOR_ROUTES
+from gdpr_vault.subprocessors.api import public_routes as subprocessor_public_routes
 from gdpr_vault.timeutil import Clock, system_clock
 
 
@@ -45,6 +59,18 @@ ROUTES: list[Any] = [
     TokenController,
     TrailController,
     list_jobs,
+    dashboard_router,
+    *SUBPROCESSOR_ROUTES,
+    ClientNoticeController,
+    OutboxController,
+    receipt_link,
+    BreachController,
+    ClientBreachController,
+    RegisterController,
+    ClientRegisterController,
+    *AUDIT_ROUTES,
+    ReversibilityController,
+    ClientReversibilityController,
 ]
 
 
@@ -74,18 +100,20 @@ def create_app(
             await db.close_pool()
 
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *subprocessor_public_routes(settings)],
         state=State({"clock": clock, "settings": settings}),
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,
             DefineMiddleware(
                 BearerTokenMiddleware,
-                exclude=["^/schema"],
+                exclude=["^/schema", "^/dashboard"],
                 exclude_from_auth_key="exclude_from_auth",
             ),
+            auditor_access_middleware,  # after authentication: every auditor request -> trail
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="gdpr-vault",

@@ -194,6 +194,49 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    """Export the register (signed, beside the file) or import one, all or nothing."""
+    from gdpr_vault.errors import Problem
+
+    async def go() -> int:
+        from gdpr_vault.registers import exports, imports
+
+        await _migrate_quiet()
+        now = system_clock()
+        try:
+            if args.register_command == "export":
+                as_of = parse_instant(args.as_of, "--as-of") if args.as_of else None
+                if args.client:
+                    from gdpr_vault.registers.service import client_identity
+
+                    await client_identity(args.client)
+                request = exports.new_request(args.format, args.client, now, as_of)
+                out = Path(args.out) if args.out else Path(request.filename)
+                result = await exports.write_export(request, out, actor="cli")
+                _err(f"signature: {result['signature']} (check with: gdpr-vault verify {out})")
+                print(json.dumps(result))
+            else:
+                summary = await imports.import_register(
+                    Path(args.file).read_bytes(),
+                    actor=f"cli:{args.author}",
+                    now=now,
+                    reason=args.reason,
+                )
+                print(json.dumps(summary))
+        except Problem as exc:
+            _err(str(exc))
+            for error in exc.extra.get("errors", []):
+                line = f"line {error['line']}: " if "line" in error else ""
+                _err(f"  {line}{error['field']}: {error['detail']} [{error['rule']}]")
+            return 2
+        except (OSError, ValueError) as exc:
+            _err(str(exc))
+            return 2
+        return 0
+
+    return _run(go)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gdpr-vault", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,6 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing = token_sub.add_parser("list")
     listing.add_argument("--client")
     token.set_defaults(func=cmd_token)
+
+    register = sub.add_parser("register", help="export or import the processing register")
+    register_sub = register.add_subparsers(dest="register_command", required=True)
+    reg_export = register_sub.add_parser("export", help="signed export; <out>.dsse.json beside it")
+    reg_export.add_argument("--client", help="one client's register (default: the processor's)")
+    reg_export.add_argument("--format", choices=["json", "csv", "html"], default="json")
+    reg_export.add_argument("--as-of", help="ISO 8601 instant with offset (default: now)")
+    reg_export.add_argument("--out", help="file to write (default: register-<scope>-<date>.<fmt>)")
+    reg_import = register_sub.add_parser("import", help="import a JSON or CSV register")
+    reg_import.add_argument("file")
+    reg_import.add_argument("--author", required=True)
+    reg_import.add_argument("--reason", required=True)
+    register.set_defaults(func=cmd_register)
 
     deadline = sub.add_parser("deadline", help="compute a deadline (see --help)", add_help=False)
     deadline.set_defaults(func=None)

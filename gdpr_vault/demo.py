@@ -110,4 +110,20 @@ async def load_demo(now: datetime) -> dict[str, Any]:
         )
         created.append({"id": client["id"], "name": name, "preset": preset})
     app = build_sample_application([c["id"] for c in created])
+    await configure_demo_sources([c["id"] for c in created], app, now)
     return {"clients": created, "sample_application": app}
+
+
+async def configure_demo_sources(client_ids: list[str], app: dict[str, str], now: datetime) -> None:
+    """Point each demo client's reversibility sources at the sample application."""
+    from gdpr_vault.reversibility.schemas import SourceIn, SourcesIn
+    from gdpr_vault.reversibility.service import set_sources
+
+    sql = f"sqlite://{Path(app['sql']).resolve()}?table=employees:tenant_id&table=badge_events:tenant_id"
+    for client_id in client_ids:
+        await set_sources(
+            client_id,
+            SourcesIn(sources=[SourceIn(url=app["files"]), SourceIn(url=sql)]),
+            actor="system:demo",
+            now=now,
+        )

@@ -14,9 +14,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from gdpr_vault.breaches import jobs as breach_jobs  # noqa: F401  (registers handlers)
 from gdpr_vault.evidence.checkpoints import create_checkpoint
 from gdpr_vault.jobs.queue import enqueue, handler, run_one
+from gdpr_vault.notifications.delivery import deliver_due
+from gdpr_vault.reversibility import jobs as reversibility_jobs  # noqa: F401  (handlers)
 from gdpr_vault.settings import Settings
+from gdpr_vault.subprocessors import jobs as subprocessor_jobs  # noqa: F401  (handlers)
 from gdpr_vault.timeutil import Clock
 
 log = structlog.get_logger("gdpr_vault.worker")
@@ -61,6 +65,9 @@ async def run_worker(
         ran = await run_one(me, now, settings.job_lease_seconds)
         if ran:
             log.info("job.ran", job_id=ran)
+            idle = 0
+            continue
+        if await deliver_due(me, now, settings, clock=clock):  # the notifications outbox
             idle = 0
             continue
         idle += 1
