@@ -27,6 +27,7 @@ import csv
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -293,6 +294,7 @@ def run_backend(backend: str, clients: int, runs: int) -> dict:
     try:
         return asyncio.run(_measure(backend, url, clients, runs, work))
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if pg_name:
             import psycopg
 
