@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from litestar.params import QueryParameter
 
 from gdpr_vault.errors import ValidationProblem
 from gdpr_vault.ids import is_valid_id
 
 MAX_LIMIT = 500
+
+# A page size as a query parameter, for every paginated route.
+LimitQuery = Annotated[int | None, QueryParameter(ge=1, le=MAX_LIMIT)]
 
 
 @dataclass(frozen=True)

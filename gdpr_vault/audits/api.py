@@ -20,11 +20,10 @@ from gdpr_vault.audits.schemas import (
 )
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.errors import ValidationProblem
-from gdpr_vault.pagination import PageRequest
+from gdpr_vault.pagination import LimitQuery, PageRequest
 from gdpr_vault.timeutil import NaiveDatetimeError, parse_instant
 from gdpr_vault.web import caller, now_of
 
-Limit = Annotated[int | None, QueryParameter(ge=1, le=500)]
 Status = Literal[
     "requested",
     "accepted",
@@ -64,7 +63,7 @@ class ClientAuditController(Controller):
         self,
         request: Request,
         client_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Status | None] = None,
     ) -> dict[str, Any]:
@@ -74,7 +73,10 @@ class ClientAuditController(Controller):
 
     @get("/access-log", summary="Every request an auditor token made for this client")
     async def access_log(
-        self, client_id: FromPath[str], limit: Limit = None, cursor: FromQuery[str | None] = None
+        self,
+        client_id: FromPath[str],
+        limit: LimitQuery = None,
+        cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         return await service.access_log(client_id, PageRequest.parse(limit, cursor))
 
@@ -205,7 +207,7 @@ class AuditController(Controller):
     async def list_audits(
         self,
         request: Request,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Status | None] = None,
     ) -> dict[str, Any]:
@@ -219,7 +221,7 @@ class AuditController(Controller):
         request: Request,
         overdue: FromQuery[bool | None] = None,
         status: FromQuery[Literal["open", "in_progress", "resolved"] | None] = None,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         return await service.list_findings(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.breaches import service
@@ -18,10 +18,8 @@ from gdpr_vault.breaches.schemas import (
     NoticeIn,
 )
 from gdpr_vault.contracts.service import get_client
-from gdpr_vault.pagination import PageRequest
+from gdpr_vault.pagination import LimitQuery, PageRequest
 from gdpr_vault.web import caller, now_of
-
-Limit = Annotated[int | None, QueryParameter(ge=1, le=500)]
 
 
 class BreachController(Controller):
@@ -36,7 +34,7 @@ class BreachController(Controller):
     @get("/", summary="The breach log, newest first")
     async def list_breaches(
         self,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Literal["open", "closed"] | None] = None,
     ) -> dict[str, Any]:
@@ -67,7 +65,7 @@ class BreachController(Controller):
         self,
         request: Request,
         breach_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Literal["pending", "notified"] | None] = None,
     ) -> dict[str, Any]:
@@ -122,7 +120,7 @@ class ClientBreachController(Controller):
     async def list_breaches(
         self,
         client_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         await get_client(client_id)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from litestar import Controller, MediaType, Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.contracts.service import get_client
 from gdpr_vault.errors import Forbidden, ValidationProblem
-from gdpr_vault.pagination import PageRequest
+from gdpr_vault.pagination import LimitQuery, PageRequest
 from gdpr_vault.reversibility import service
 from gdpr_vault.reversibility.schemas import (
     AnomalyIn,
@@ -23,7 +23,6 @@ from gdpr_vault.reversibility.schemas import (
 )
 from gdpr_vault.web import caller, now_of
 
-Limit = Annotated[int | None, QueryParameter(ge=1, le=500)]
 Status = Literal[
     "opened",
     "requested",
@@ -45,7 +44,7 @@ class ReversibilityController(Controller):
     async def list_cases(
         self,
         request: Request,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Status | None] = None,
     ) -> dict[str, Any]:
@@ -80,7 +79,7 @@ class ClientReversibilityController(Controller):
         self,
         request: Request,
         client_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         await get_client(client_id)

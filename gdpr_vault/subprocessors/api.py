@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.errors import ValidationProblem
-from gdpr_vault.pagination import PageRequest
+from gdpr_vault.pagination import LimitQuery, PageRequest
 from gdpr_vault.settings import Settings
 from gdpr_vault.subprocessors import service
 from gdpr_vault.subprocessors.feed import client_changes_feed, public_html
@@ -28,8 +28,6 @@ from gdpr_vault.subprocessors.schemas import (
 )
 from gdpr_vault.web import caller, now_of
 
-Limit = Annotated[int | None, QueryParameter(ge=1, le=500)]
-
 
 class SubprocessorController(Controller):
     path = "/api/v1/subprocessors"
@@ -40,7 +38,7 @@ class SubprocessorController(Controller):
     async def list_subprocessors(
         self,
         request: Request,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         as_of: FromQuery[datetime | None] = None,
@@ -80,7 +78,7 @@ class ChangeController(Controller):
     @get("/", summary="Changes, oldest first")
     async def list_changes(
         self,
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
@@ -105,7 +103,7 @@ class ChangeController(Controller):
         self,
         request: Request,
         change_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
         client_state: Annotated[str | None, QueryParameter(name="state")] = None,
     ) -> dict[str, Any]:
@@ -200,7 +198,7 @@ class ClientSubprocessorController(Controller):
         self,
         request: Request,
         client_id: FromPath[str],
-        limit: Limit = None,
+        limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         return await service.client_changes(

@@ -6,13 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 from typing import Any
-from xml.etree import ElementTree as ET
 
+from gdpr_vault.atom import AtomEntry, render_feed
 from gdpr_vault.settings import get_settings
 from gdpr_vault.subprocessors import service
 from gdpr_vault.timeutil import utc_iso
-
-ATOM = "http://www.w3.org/2005/Atom"
 
 _TITLES = {
     "add": "New sub-processor",
@@ -23,50 +21,15 @@ _TITLES = {
 }
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
-    if text is not None:
-        element.text = text
-    return element
-
-
 async def client_changes_feed(client_id: str, now: datetime) -> bytes:
     """Atom 1.0 (RFC 4287): one entry per change notified to the client, with its own state."""
     entries = await service.client_feed_entries(client_id)
     settings = get_settings()
     base = settings.public_base_url.rstrip("/")
-    ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
-    _sub(feed, "id", f"urn:gdpr-vault:client:{client_id}:subprocessor-changes")
-    _sub(feed, "title", f"{settings.processor_name}: sub-processor changes")
-    updated = max((e["row"]["updated_at"] for e in entries), default=None)
-    _sub(feed, "updated", utc_iso(updated or now))
-    author = _sub(feed, "author")
-    _sub(author, "name", settings.processor_name)
-    _sub(
-        feed,
-        "link",
-        rel="self",
-        type="application/atom+xml",
-        href=f"{base}/api/v1/clients/{client_id}/subprocessor-changes/feed.atom",
-    )
-    _sub(feed, "generator", "gdpr-vault")
+    items = []
     for entry_data in entries:
         row, change, facts = entry_data["row"], entry_data["change"], entry_data["facts"]
         name = facts.get("subprocessor", {}).get("legal_name", change["subprocessor"])
-        entry = _sub(feed, "entry")
-        _sub(entry, "id", f"urn:gdpr-vault:subprocessor-change:{change['id']}:{client_id}")
-        _sub(entry, "title", f"{_TITLES.get(change['kind'], change['kind'])}: {name}")
-        _sub(entry, "updated", utc_iso(row["updated_at"]))
-        _sub(entry, "published", utc_iso(row["notified_at"]))
-        _sub(entry, "category", term=change["kind"])
-        _sub(
-            entry,
-            "link",
-            rel="alternate",
-            type="application/json",
-            href=f"{base}/api/v1/clients/{client_id}/subprocessor-changes/{change['id']}",
-        )
         parts = [
             f"state: {row['state']}",
             f"intended effective date: {change['effective_date'].isoformat()}",
@@ -80,8 +43,25 @@ async def client_changes_feed(client_id: str, now: datetime) -> bytes:
             parts.append(f"resolution: {row['resolution']}")
         if row["activated_at"]:
             parts.append(f"active since {utc_iso(row['activated_at'])}")
-        _sub(entry, "summary", "; ".join(parts), type="text")
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+        items.append(
+            AtomEntry(
+                id=f"urn:gdpr-vault:subprocessor-change:{change['id']}:{client_id}",
+                title=f"{_TITLES.get(change['kind'], change['kind'])}: {name}",
+                updated=row["updated_at"],
+                published=row["notified_at"],
+                category=change["kind"],
+                href=f"{base}/api/v1/clients/{client_id}/subprocessor-changes/{change['id']}",
+                summary="; ".join(parts),
+            )
+        )
+    return render_feed(
+        feed_id=f"urn:gdpr-vault:client:{client_id}:subprocessor-changes",
+        title=f"{settings.processor_name}: sub-processor changes",
+        author=settings.processor_name,
+        self_href=f"{base}/api/v1/clients/{client_id}/subprocessor-changes/feed.atom",
+        updated=max((e["row"]["updated_at"] for e in entries), default=now),
+        entries=items,
+    )
 
 
 def public_html(items: list[dict[str, Any]], processor_name: str) -> str:
