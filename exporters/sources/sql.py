@@ -29,6 +29,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -371,11 +372,12 @@ def _resource_name(name: str) -> str:
     return re.sub(r"[^-a-z0-9._]", "-", name.lower()) or "table"
 
 
-class _Reader:
+class _Reader(ABC):
     """Yields first ``(names, declared types)``, then batches of row tuples."""
 
+    @abstractmethod
     def rows(self, spec: Spec, itersize: int) -> Iterator[Any]:
-        raise NotImplementedError
+        """One reader per database driver (PostgreSQL, SQLite)."""
 
     def __enter__(self) -> _Reader:
         return self

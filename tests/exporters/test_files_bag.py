@@ -202,12 +202,21 @@ def test_progress_callback_reports_totals(make_tree, tmp_path):
     assert seen[-1].files_done == result.files == seen[-1].files_total
 
 
-def test_unreadable_file_fails_cleanly(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads everything")
+def test_unreadable_file_fails_cleanly(tmp_path, monkeypatch):
     root = tmp_path / "src"
     root.mkdir()
     (root / "locked.txt").write_text("x")
     (root / "locked.txt").chmod(0)
+    if os.geteuid() == 0:  # root reads mode-000 files: refuse the open as the kernel would
+        import exporters.sources.files as files_source
+
+        real_open = os.open
+
+        def refusing_open(path, flags, *args, **kwargs):
+            if str(path).endswith("locked.txt"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(files_source.os, "open", refusing_open)
     with pytest.raises(PermissionError):
         pack([f"file://{root}/"], str(tmp_path / "bag"), client="")
