@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gdpr_vault.audits import service as audits
 from gdpr_vault.auth.tokens import Principal
 from gdpr_vault.breaches import service as breaches
 from gdpr_vault.contracts import service as contracts
@@ -18,6 +19,7 @@ from gdpr_vault.jobs.tables import Job
 from gdpr_vault.notifications import service as notifications
 from gdpr_vault.pagination import PageRequest
 from gdpr_vault.reversibility import service as reversibility
+from gdpr_vault.subprocessors import service as subprocessors
 from gdpr_vault.timeutil import utc_iso
 
 
@@ -160,6 +162,56 @@ async def reversibility_panel(now: datetime) -> dict[str, Any]:
     }
 
 
+async def objection_windows_panel(now: datetime) -> dict[str, Any]:
+    """Published changes: each client whose objection window is open or whose objection waits."""
+    changes = await _all_pages(lambda req: subprocessors.list_changes(req, "published"))
+    rows = []
+    for change in changes:
+        clients = await _all_pages(
+            lambda req, c=change: subprocessors.list_change_clients(c["id"], req, None, now)
+        )
+        for client in clients:
+            if client["state"] not in ("pending", "notified", "received", "objected"):
+                continue
+            window = client["window"]
+            rows.append(
+                {
+                    "css": "late" if client["state"] == "objected" else "",
+                    "cells": [
+                        change["id"],
+                        client["client_id"],
+                        client["state"],
+                        window["display"] or "starts at receipt of the notice",
+                        client["earliest_effective_date"] or "—",
+                    ],
+                }
+            )
+    return {
+        "id": "objection-windows",
+        "title": "Sub-processor changes: open objection windows (Art. 28(2))",
+        "headers": ["Change", "Client", "State", "Window ends", "Earliest effective date"],
+        "rows": rows,
+        "empty": "No objection window is open.",
+    }
+
+
+async def findings_panel(now: datetime) -> dict[str, Any]:
+    overdue = await _all_pages(lambda req: audits.list_findings(True, None, req, now))
+    return {
+        "id": "findings",
+        "title": "Overdue audit remediation",
+        "headers": ["Finding", "Client", "Severity", "Owner", "Due"],
+        "rows": [
+            {
+                "css": "late",
+                "cells": [f["id"], f["client_id"], f["severity"], f["owner"], f["due_display"]],
+            }
+            for f in overdue
+        ],
+        "empty": "No remediation is overdue.",
+    }
+
+
 async def dead_notices_panel() -> dict[str, Any]:
     dead = await notifications.list_outbox("dead", PageRequest(100, None))
     return {
@@ -188,7 +240,9 @@ async def overview(principal: Principal, now: datetime) -> dict[str, Any]:
         "now": utc_iso(now),
         "extra_panels": [
             await breach_panel(now),
+            await objection_windows_panel(now),
             await reversibility_panel(now),
+            await findings_panel(now),
             await dead_notices_panel(),
         ],
         "clients": await clients_panel(principal),

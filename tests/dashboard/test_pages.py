@@ -71,3 +71,29 @@ async def test_breach_clocks_show_on_screen_and_turn_red_when_overdue(api, token
     assert "Clinique des Tilleuls SAS" in section
     assert 'class="late"' in section and " late" in section
     assert "2026-03-31 23:30" in section or "2026-03-31" in section
+
+
+async def test_open_objection_windows_show_on_the_overview(api, tokens):
+    from tests.subprocessors.conftest import bearer, create_sub, draft
+
+    sub = await create_sub(api, tokens.dpo)
+    created = await draft(
+        api,
+        tokens.dpo,
+        kind="add",
+        subprocessor_id=sub["id"],
+        effective_date="2026-04-20",
+        client_ids=[tokens.client_a_id],
+    )
+    assert created.status_code == 201, created.text
+    change_id = created.json()["id"]
+    published = await api.post(
+        f"/api/v1/subprocessor-changes/{change_id}/publish", headers=bearer(tokens.dpo)
+    )
+    assert published.status_code == 200, published.text
+    api.cookies.set("gv_dashboard", tokens.dpo, path="/dashboard")
+    page = await api.get("/dashboard/")
+    section = page.text.split('id="panel-objection-windows"')[1].split("</section>")[0]
+    assert change_id in section and tokens.client_a_id in section and "notified" in section
+    findings = page.text.split('id="panel-findings"')[1].split("</section>")[0]
+    assert "No remediation is overdue." in findings
