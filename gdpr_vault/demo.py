@@ -111,7 +111,78 @@ async def load_demo(now: datetime) -> dict[str, Any]:
         created.append({"id": client["id"], "name": name, "preset": preset})
     app = build_sample_application([c["id"] for c in created])
     await configure_demo_sources([c["id"] for c in created], app, now)
-    return {"clients": created, "sample_application": app}
+    register = await build_demo_register([c["id"] for c in created], now)
+    return {"clients": created, "sample_application": app, "register": register}
+
+
+async def build_demo_register(client_ids: list[str], now: datetime) -> dict[str, str]:
+    """One sub-processor and one register entry shared by every demo client.
+
+    The entry follows the example of seed 004's DPA: staff data collected, recorded, consulted,
+    communicated and erased for the client; hosting in France with failover in another EEA
+    state; support from the USA under the 2021 standard contractual clauses.
+    """
+    from gdpr_vault.registers.schemas import ActivityIn, SubprocessorLinkIn, TransferIn
+    from gdpr_vault.registers.service import create_activity
+    from gdpr_vault.subprocessors.schemas import SubprocessorIn
+    from gdpr_vault.subprocessors.service import create_subprocessor
+
+    support = await create_subprocessor(
+        SubprocessorIn(
+            legal_name="Helpdesk Partners Inc.",
+            country="US",
+            address="100 Market Street, San Francisco, CA, USA",
+            contact="privacy@helpdesk-partners.example",
+            activities=["level-2 support"],
+            data_categories=["identification", "connection data"],
+            hosting_locations=["US"],
+            transfer_mechanism="scc-2021-module-3",
+            dpa_reference="DPA-HP-2025",
+            status="active",
+            client_ids=client_ids,
+            active_since=now,
+        ),
+        "system:demo",
+        now,
+    )
+    activity = await create_activity(
+        ActivityIn(
+            reference="APP-HOSTING",
+            name="Hosting and operation of the safety-equipment application",
+            reason="demo register",
+            processing_operations=[
+                "collection",
+                "recording",
+                "consultation",
+                "communication",
+                "erasure",
+            ],
+            purposes=["management of the client's safety equipment and its staff's training"],
+            data_subject_categories=["the client's staff"],
+            data_categories=["identification", "legal-obligation data", "connection data"],
+            recipients_internal=["processor support and operations staff"],
+            recipients_external=["Helpdesk Partners Inc. (level-2 support)"],
+            retention="duration of the contract plus the restitution period",
+            hosting_countries=["FR", "DE"],
+            transfers=[
+                TransferIn(
+                    country="US",
+                    recipient="Helpdesk Partners Inc.",
+                    subprocessor_id=support["id"],
+                    safeguard="scc-2021-module-3",
+                    safeguard_reference="DPA-HP-2025, annex SCC",
+                )
+            ],
+            security_measures=["encryption at rest and in transit", "role-based access"],
+            availability_restoration="nightly backups restored within 4 hours (tested monthly)",
+            security_testing="yearly penetration test and quarterly restore drills",
+            client_ids=client_ids,
+            subprocessors=[SubprocessorLinkIn(subprocessor_id=support["id"])],
+        ),
+        "system:demo",
+        now,
+    )
+    return {"subprocessor": support["id"], "activity": activity["activity_id"]}
 
 
 async def configure_demo_sources(client_ids: list[str], app: dict[str, str], now: datetime) -> None:
