@@ -145,9 +145,20 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
 def _verify_bag(path: Path, public_key: Path | None) -> dict[str, Any]:
     from exporters.verify import verify_bag  # the standalone library owns bag checks
 
-    keyring = load_keyring(public_key)
-    report = verify_bag(path, public_keys=keyring)
-    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    report = verify_bag(path, public_keys=list(load_keyring(public_key).values()))
+    return {
+        "ok": report.ok and report.signature == "valid",
+        "kind": "bag",
+        "summary": report.summary(),
+        "signature": report.signature,
+        "key_id": report.key_id,
+        "files_checked": report.files_checked,
+        "bytes_checked": report.bytes_checked,
+        "payload_oxum": report.payload_oxum,
+        "tagmanifest_sha256": report.tagmanifest_sha256,
+        "problems": list(report.failures)
+        + ([] if report.signature == "valid" else [f"signature {report.signature}"]),
+    }
 
 
 def entry_name_error(name: str) -> str | None:
