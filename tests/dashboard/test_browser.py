@@ -14,6 +14,8 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from gdpr_vault.app import create_app
 from gdpr_vault.settings import get_settings
@@ -71,18 +73,25 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
+def wait(browser: webdriver.Chrome) -> WebDriverWait:
+    """Clicks return before the next page has loaded: wait for it, as a person would."""
+    return WebDriverWait(browser, 20)
+
+
 def test_dpo_signs_in_and_reads_the_overview(live_server, browser, tokens, tmp_path):
     browser.get(f"{live_server}/dashboard/")
     assert browser.current_url.endswith("/dashboard/login")
     browser.find_element(By.ID, "token").send_keys(tokens.dpo)
     browser.find_element(By.ID, "sign-in").click()
+    wait(browser).until(ec.title_contains("Overview"))
     heading = browser.find_element(By.TAG_NAME, "h1").text
     assert heading == "Overview"
     clients = browser.find_element(By.ID, "panel-clients").text
     assert "Clinique des Tilleuls SAS" in clients and "Mutuelle Horizon Ouest" in clients
     assert "Hash chain intact" in browser.find_element(By.ID, "panel-evidence").text
     browser.find_element(By.LINK_TEXT, "Clinique des Tilleuls SAS").click()
-    assert "72 hours" in browser.find_element(By.TAG_NAME, "main").text
+    wait(browser).until(ec.url_contains("/dashboard/clients/"))
+    wait(browser).until(ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "72 hours"))
     shot = tmp_path / "overview.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 1000
 
@@ -91,4 +100,5 @@ def test_a_client_token_cannot_sign_in(live_server, browser, tokens):
     browser.get(f"{live_server}/dashboard/login")
     browser.find_element(By.ID, "token").send_keys(tokens.client_a)
     browser.find_element(By.ID, "sign-in").click()
-    assert "not a valid DPO token" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    error = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".error")))
+    assert "not a valid DPO token" in error.text
