@@ -85,6 +85,7 @@ class _Cancelled(Exception):
 BATCH_SECONDS = 1.0
 BATCH_BYTES = 256 << 20
 BATCH_FILES = 2000
+TASKS_PER_WORKER = 32
 
 
 class _Engine:
@@ -375,7 +376,12 @@ def _pack(
 def _run_tasks(
     sources: Sequence[Source], engine: _Engine, workers: int, report: Callable[[], None]
 ) -> None:
-    """Keep at most ``2 × workers`` tasks in flight; stop everything on the first failure."""
+    """Keep at most ``TASKS_PER_WORKER × workers`` tasks in flight; stop all on the first failure.
+
+    A task is a few hundred bytes until it runs (buffers belong to threads), so a deep queue
+    costs nothing, while a shallow one left workers idle between small files, waiting for this
+    thread to wake up and hand out the next.
+    """
     inflight: set[Future[None]] = set()
     last_report = 0.0
 
@@ -394,7 +400,7 @@ def _run_tasks(
         try:
             for source in sources:
                 for task in source.tasks(engine):
-                    while len(inflight) >= 2 * workers:
+                    while len(inflight) >= TASKS_PER_WORKER * workers:
                         reap(block=True)
                     inflight.add(pool.submit(task.run, engine))
             while inflight:

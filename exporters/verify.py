@@ -30,7 +30,7 @@ from exporters.signing import (
     subject_digests,
     verify_envelope,
 )
-from exporters.streaming import thread_buffer
+from exporters.streaming import thread_buffers
 
 SignatureStatus = Literal["valid", "invalid", "unsigned", "unchecked"]
 _LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?(.+)$")
@@ -68,7 +68,7 @@ class VerifyReport:
 
 def _sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
-    view = thread_buffer()
+    view = thread_buffers()[0]
     size = 0
     with path.open("rb", buffering=0) as handle:
         while count := handle.readinto(view):

@@ -12,7 +12,7 @@ import pytest
 
 from exporters import destinations, pack, verify_bag
 from exporters.destinations import LocalDestination, LocalWriter
-from exporters.streaming import CHUNK_SIZE, HashingWriter, copy_readinto, thread_buffer
+from exporters.streaming import CHUNK_SIZE, HashingWriter, copy_readinto, thread_buffers
 from tests.exporters.conftest import bagit_valid, sha256sum_check
 
 SIZES = [
@@ -42,7 +42,7 @@ def _tree(root: Path, sizes: list[int]) -> dict[str, bytes]:
 def test_thread_buffer_is_page_aligned():
     from exporters.destinations import _address
 
-    assert _address(thread_buffer()) % 4096 == 0
+    assert _address(thread_buffers()[0]) % 4096 == 0
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -64,7 +64,7 @@ def test_direct_writer_accepts_unaligned_and_readonly_buffers(tmp_path):
     tmp.mkdir()
     writer = LocalWriter(tmp_path / "out", tmp, direct=True)
     parts = [b"x" * 10, os.urandom(8192), bytearray(os.urandom(3 * 4096)), os.urandom(4096)]
-    aligned = thread_buffer()
+    aligned = thread_buffers()[0]
     aligned[:8192] = os.urandom(8192)
     parts.append(bytes(aligned[:8192]))
     for part in parts:
@@ -166,3 +166,45 @@ def test_files_finished_before_a_failure_stay_journaled(tmp_path, monkeypatch):
     result = pack([f"file://{tmp_path / 'src'}/"], str(out), client="", workers=1)
     assert result.resumed and result.reused_files == 3 and result.copied_files == 1
     assert verify_bag(out).ok
+
+
+class _FailingRaw:
+    """A destination that fails on its second chunk, slowly, as a full disk would."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: memoryview | bytes) -> None:
+        if len(self.chunks) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.chunks.append(bytes(data))
+
+    def commit(self) -> None:  # pragma: no cover - never reached
+        raise AssertionError
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_overlapped_writes_stay_in_order_and_hash_every_byte(tmp_path):
+    data = os.urandom(5 * CHUNK_SIZE + 12345)
+    (tmp_path / "src").write_bytes(data)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    writer = HashingWriter(LocalWriter(tmp_path / "copy", tmp, direct=True))
+    with (tmp_path / "src").open("rb", buffering=0) as handle:
+        copy_readinto(handle.readinto, writer)
+    writer.commit()
+    assert (tmp_path / "copy").read_bytes() == data
+    assert writer.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_write_failing_on_the_helper_thread_reaches_the_worker(tmp_path):
+    (tmp_path / "src").write_bytes(os.urandom(3 * CHUNK_SIZE))
+    raw = _FailingRaw()
+    writer = HashingWriter(raw)
+    with (tmp_path / "src").open("rb", buffering=0) as handle, pytest.raises(OSError) as caught:
+        copy_readinto(handle.readinto, writer)
+    assert caught.value.errno == errno.ENOSPC
+    assert len(raw.chunks) == 1
