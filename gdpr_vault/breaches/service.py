@@ -23,6 +23,7 @@ from gdpr_vault.breaches.schemas import (
     NoticeIn,
 )
 from gdpr_vault.breaches.tables import Breach, BreachFactsVersion, BreachNotice, BreachObligation
+from gdpr_vault.bulk import where_in
 from gdpr_vault.clocks import ClockError
 from gdpr_vault.contracts import service as contracts_service
 from gdpr_vault.contracts.terms import ContractTerms, TermsError, load_terms
@@ -445,7 +446,7 @@ async def mark_affected(
             r["client"]
             for chunk in _chunks(wanted, 5000)
             for r in await BreachObligation.select(BreachObligation.client).where(
-                (BreachObligation.breach == breach_id) & BreachObligation.client.is_in(list(chunk))
+                (BreachObligation.breach == breach_id) & where_in(BreachObligation.client, chunk)
             )
         }
         explanations: dict[tuple[Any, ...], tuple[str, str]] = {}
@@ -757,7 +758,7 @@ async def send_notices(breach_id: str, data: NoticeIn, actor: str, now: datetime
     if data.phase == "followup":
         for chunk in _chunks([o["id"] for o in targets], 5000):
             for r in await BreachNotice.select(BreachNotice.obligation).where(
-                BreachNotice.obligation.is_in(list(chunk))
+                where_in(BreachNotice.obligation, chunk)
             ):
                 sequences[r["obligation"]] = sequences.get(r["obligation"], 0) + 1
     kind = f"breach.{data.phase}"

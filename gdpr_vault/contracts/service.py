@@ -11,6 +11,7 @@ import msgspec
 
 from gdpr_vault import db
 from gdpr_vault.auth.tokens import Principal
+from gdpr_vault.bulk import where_in
 from gdpr_vault.contracts import rules
 from gdpr_vault.contracts.presets import UnknownPresetError, list_presets, load_preset
 from gdpr_vault.contracts.schemas import AmendmentIn, ClientIn, ClientPatch, ContactIn, ContractIn
@@ -483,7 +484,7 @@ async def clients_by_id(client_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     for chunk in _chunks(valid, 5000):
         rows = await Client.select(
             Client.id, Client.legal_name, Client.language, Client.dpo_name, Client.dpo_email
-        ).where(Client.id.is_in(list(chunk)))
+        ).where(where_in(Client.id, chunk))
         found.update({r["id"]: r for r in rows})
     return found
 
@@ -501,7 +502,7 @@ async def notice_contacts_by_client(client_ids: Sequence[str]) -> dict[str, list
                 Contact.language,
                 Contact.receives_notices,
             )
-            .where(Contact.client.is_in(list(chunk)) & Contact.receives_notices.eq(True))
+            .where(where_in(Contact.client, chunk) & Contact.receives_notices.eq(True))
             .order_by(Contact.id)
         )
         for row in rows:
@@ -519,14 +520,14 @@ async def active_contracts_by_client(client_ids: Sequence[str]) -> dict[str, lis
             Contract.reference,
             Contract.time_zone,
             Contract.current_version,
-        ).where(Contract.client.is_in(list(chunk)) & (Contract.status == "active"))
+        ).where(where_in(Contract.client, chunk) & (Contract.status == "active"))
         if not rows:
             continue
         versions: dict[tuple[str, int], str] = {}
         for ids in _chunks([r["id"] for r in rows], 5000):
             for v in await TermsVersion.select(
                 TermsVersion.contract, TermsVersion.version, TermsVersion.terms_json
-            ).where(TermsVersion.contract.is_in(list(ids))):
+            ).where(where_in(TermsVersion.contract, ids)):
                 versions[(v["contract"], v["version"])] = v["terms_json"]
         for row in rows:
             row["terms_json"] = versions.get((row["id"], row["current_version"]))

@@ -16,12 +16,12 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from gdpr_vault import db
+from gdpr_vault.bulk import insert_rows, where_in
 from gdpr_vault.contracts import service as contracts
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.notifications import messages
-from gdpr_vault.notifications.bulk import insert_rows
 from gdpr_vault.notifications.messages import Attachment
 from gdpr_vault.notifications.render import Rendered, has_template, render
 from gdpr_vault.notifications.schemas import ManualNoticeIn, ReceiptIn, WebhookEndpointIn
@@ -418,7 +418,7 @@ async def _recipients(requests: Sequence[NoticeRequest]) -> _Recipients:
     for chunk in _chunks(by_hook, 5000):
         for row in await (
             WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.client)
-            .where(WebhookEndpoint.client.is_in(list(chunk)) & WebhookEndpoint.active.eq(True))
+            .where(where_in(WebhookEndpoint.client, chunk) & WebhookEndpoint.active.eq(True))
             .order_by(WebhookEndpoint.id)
         ):
             endpoints.setdefault(row["client"], []).append(row["id"])
