@@ -6,13 +6,15 @@ immutable version (author, reason, validity period) and one trail event. Reads t
 version, the link tables and the trail can never disagree.
 
 Other capabilities call: ``activities_using_subprocessor``, ``clients_using_subprocessor``,
-``link_subprocessor``, ``unlink_subprocessor``, ``apply_subprocessor_activation`` and
+``link_subprocessor``, ``unlink_subprocessor``, ``apply_subprocessor_activation``,
+``apply_subprocessor_removal``, ``activity_statuses``, ``clients_of`` and
 ``activity_ids_for_client``. All writers run inside ``db.transaction()``, which nests into the
 caller's transaction when there is one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -134,13 +136,28 @@ async def existing_client_ids(ids: Iterable[str]) -> set[str]:
 # -- sub-processor facts ---------------------------------------------------------------------
 
 
-async def subprocessor_facts(ids: Iterable[str] | None = None) -> dict[str, SubprocessorFacts]:
+def _hosting(value: Any) -> tuple[str, ...]:
+    """Hosting locations from a list entry (JSON text) or a revision snapshot (a list)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "[]")
+        except ValueError:
+            return ()
+    return tuple(str(c).upper() for c in value or ())
+
+
+async def subprocessor_facts(
+    ids: Iterable[str] | None = None, as_of: datetime | None = None
+) -> dict[str, SubprocessorFacts]:
     """The list entries of the given sub-processors (all when ``ids`` is None).
 
-    The only read of the sub-processor list table in this capability: entries refer to it by
-    foreign key, and names, locations and transfer mechanisms are always read from it.
+    The only read of the sub-processor list in this capability: entries refer to it by foreign
+    key, and names, locations and transfer mechanisms are always read from it. With ``as_of``
+    each entry is taken from its revision in force then, so an entry "as of" a date before a
+    relocation shows where the data was hosted then, not where it is now (an entry with no
+    revision then keeps its current facts).
     """
-    from gdpr_vault.subprocessors.tables import Subprocessor
+    from gdpr_vault.subprocessors.tables import Subprocessor, SubprocessorRevision
 
     query = Subprocessor.select(
         Subprocessor.id,
@@ -155,21 +172,63 @@ async def subprocessor_facts(ids: Iterable[str] | None = None) -> dict[str, Subp
         if not wanted:
             return {}
         query = query.where(Subprocessor.id.is_in(wanted))
-    facts = {}
-    for row in await query:
-        try:
-            hosting = tuple(str(c).upper() for c in json.loads(row["hosting_locations"] or "[]"))
-        except ValueError:
-            hosting = ()
-        facts[row["id"]] = SubprocessorFacts(
-            id=row["id"],
+    rows = {row["id"]: row for row in await query}
+    if as_of is not None and rows:
+        rev = SubprocessorRevision
+        revisions = await rev.select(rev.subprocessor, rev.snapshot_json).where(
+            rev.subprocessor.is_in(sorted(rows))
+            & (rev.valid_from <= as_of)
+            & (rev.valid_to.is_null() | (rev.valid_to > as_of))
+        )
+        for revision in revisions:
+            snapshot = json.loads(revision["snapshot_json"])
+            rows[revision["subprocessor"]] = {**rows[revision["subprocessor"]], **snapshot}
+    return {
+        sub_id: SubprocessorFacts(
+            id=sub_id,
             legal_name=row["legal_name"],
             country=(row["country"] or "").upper(),
-            hosting_locations=hosting,
+            hosting_locations=_hosting(row["hosting_locations"]),
             transfer_mechanism=row["transfer_mechanism"],
             contact=row["contact"] or "",
         )
-    return facts
+        for sub_id, row in rows.items()
+    }
+
+
+async def _client_hosting(
+    client_id: str, sub_ids: Iterable[str], as_of: datetime | None
+) -> dict[str, tuple[str, ...]]:
+    """Where each sub-processor hosted this client's data at ``as_of`` (now when None).
+
+    A relocation takes effect client by client, while the list entry follows the first
+    activation: a client whose window is still open keeps the old locations until its own
+    activation, and its register must say so (its effective-dated assignment).
+    """
+    from gdpr_vault.subprocessors.tables import SubprocessorAssignment as A
+
+    wanted = sorted({i for i in sub_ids if i})
+    if not wanted:
+        return {}
+    query = A.select(A.subprocessor, A.hosting_locations).where(
+        (A.client_id == client_id) & A.subprocessor.is_in(wanted)
+    )
+    if as_of is None:
+        query = query.where(A.valid_to.is_null())
+    else:
+        query = query.where((A.valid_from <= as_of) & (A.valid_to.is_null() | (A.valid_to > as_of)))
+    return {row["subprocessor"]: _hosting(row["hosting_locations"]) for row in await query}
+
+
+def _with_client_hosting(
+    facts: Mapping[str, SubprocessorFacts], hosting: Mapping[str, tuple[str, ...]]
+) -> dict[str, SubprocessorFacts]:
+    return {
+        sub_id: dataclasses.replace(fact, hosting_locations=hosting[sub_id])
+        if sub_id in hosting
+        else fact
+        for sub_id, fact in facts.items()
+    }
 
 
 # -- shaping ---------------------------------------------------------------------------------
@@ -351,8 +410,11 @@ async def render_entries(
     contents = {a: json.loads(versions[a]["data_json"]) for a in ids}
     scoped = await scoped_links(ids, as_of, client_id)
     clients = await clients_of(ids, as_of) if with_clients else {}
+    sub_ids = _sub_ids(contents.values(), scoped)
     if facts is None:
-        facts = await subprocessor_facts(_sub_ids(contents.values(), scoped))
+        facts = await subprocessor_facts(sub_ids, as_of)
+    if client_id is not None:
+        facts = _with_client_hosting(facts, await _client_hosting(client_id, sub_ids, as_of))
     return [
         entry_out(
             a,
@@ -1159,10 +1221,12 @@ def _unlinking(
         if wide:
             subs = [s for s in subs if s["subprocessor_id"] != subprocessor_id]
             if client_id is not None:  # narrow the activity-wide link to the other clients
+                # (a client that already has its own link for it keeps that one, not a second)
+                own = {k[1] for k in kept if k[0] == subprocessor_id}
                 kept |= {
                     (subprocessor_id, other, wide[0]["activities"])
                     for other in clients
-                    if other != client_id
+                    if other != client_id and other not in own
                 }
         return Desired(content={**content, "subprocessors": subs}, scoped=kept)
 
@@ -1246,3 +1310,62 @@ async def apply_subprocessor_activation(
             )
             results.append({"activity_id": activity_id, "changed": changed})
     return results
+
+
+async def apply_subprocessor_removal(
+    subprocessor_id: str,
+    client_id: str,
+    activity_ids: Iterable[str],
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+) -> list[dict[str, Any]]:
+    """A sub-processor's removal took effect for one client: its entries stop listing it.
+
+    Removals take effect client by client (each client's objection window is its own), so an
+    activity-wide link is narrowed to client-scoped links for the activity's other clients
+    rather than dropped for everyone; a link scoped to this client is closed. Idempotent: an
+    activity that no longer lists the sub-processor for the client is left alone
+    (``changed: False``). One version and trail event per activity changed, in one
+    transaction nested in the caller's when there is one.
+    """
+    results = []
+    async with db.transaction():
+        for activity_id in activity_ids:
+            await _activity_row(activity_id)
+            current = (await versions_as_of([activity_id], None))[activity_id]
+            content = json.loads(current["data_json"])
+            clients = await open_clients(activity_id)
+            scoped = await open_scoped(activity_id)
+            listed = (
+                client_id in clients
+                and any(s["subprocessor_id"] == subprocessor_id for s in content["subprocessors"])
+            ) or any(k[0] == subprocessor_id and k[1] == client_id for k in scoped)
+            if not listed:
+                results.append({"activity_id": activity_id, "changed": False})
+                continue
+            desired = _unlinking(subprocessor_id, client_id)(content, clients, scoped)
+            await _checked(desired, clients)
+            _, changed = await apply_desired(
+                activity_id,
+                desired,
+                actor=actor,
+                now=now,
+                reason=reason,
+                action="register.subprocessor-removed",
+            )
+            results.append({"activity_id": activity_id, "changed": changed})
+    return results
+
+
+async def activity_statuses(activity_ids: Iterable[str]) -> dict[str, str]:
+    """The current status (``active`` / ``retired``) of each existing activity among these ids;
+    unknown or malformed ids are absent, so a caller can name each one it must refuse."""
+    wanted = sorted({a for a in activity_ids if is_valid_id(a, "pra")})
+    if not wanted:
+        return {}
+    rows = await ProcessingActivity.select(ProcessingActivity.id, ProcessingActivity.status).where(
+        ProcessingActivity.id.is_in(wanted)
+    )
+    return {row["id"]: row["status"] for row in rows}

@@ -18,6 +18,9 @@ Items = Annotated[list[Item], msgspec.Meta(max_length=100)]
 Country = Annotated[str, msgspec.Meta(max_length=10)]
 Countries = Annotated[list[Country], msgspec.Meta(max_length=100)]
 Ids = Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=100_000)]
+ActivityIds = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=1000)
+]
 ChangeKind = Literal["add", "replace", "remove", "relocate", "activities"]
 Resolution = Literal["withdrawn", "change_abandoned", "not_applied", "client_terminates"]
 
@@ -71,6 +74,9 @@ class ChangeIn(msgspec.Struct, forbid_unknown_fields=True):
     summary: Text = ""
     #: The affected clients; empty: derived from who uses the sub-processor now.
     client_ids: Ids = []
+    #: Art. 30 register activities the sub-processor will serve (``add``, ``replace``,
+    #: ``activities``): on activation each is updated for the clients it is carried out for.
+    activity_ids: ActivityIds = []
 
 
 class ChangePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,6 +89,7 @@ class ChangePatch(msgspec.Struct, forbid_unknown_fields=True):
     hosting_locations: Countries | None = None
     transfer_mechanism: Annotated[str, msgspec.Meta(max_length=40)] | None = None
     client_ids: Ids | None = None
+    activity_ids: ActivityIds | None = None
 
 
 class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from gdpr_vault import db
+from gdpr_vault.bulk import insert_rows, where_in
 from gdpr_vault.clocks import Deadline, parse_duration
 from gdpr_vault.contracts import service as contracts
 from gdpr_vault.contracts.terms import ContractTerms, TermsError, effective_duration, load_terms
@@ -26,7 +27,6 @@ from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.notifications import service as notifications
-from gdpr_vault.notifications.bulk import insert_rows
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.registers import service as registers
 from gdpr_vault.settings import get_settings
@@ -731,6 +731,48 @@ async def _validate_clients(client_ids: list[str]) -> None:
     await _require_clients(client_ids)
 
 
+#: Kinds whose change may name the register activities the sub-processor will serve.
+ACTIVITY_KINDS = frozenset({"add", "replace", "activities"})
+
+
+async def _validate_activity_ids(kind: str, activity_ids: list[str]) -> None:
+    """Each named register activity must exist and be active when the change is drafted,
+    edited and published, so the notice never promises an entry that is not there; one 422
+    names every bad id (``activity_ids[i]``)."""
+    if not activity_ids:
+        return
+    if kind not in ACTIVITY_KINDS:
+        raise ValidationProblem(
+            f"a '{kind}' change does not name register activities: only "
+            + ", ".join(f"'{k}'" for k in sorted(ACTIVITY_KINDS))
+            + " changes do",
+            field="activity_ids",
+            rule="kind",
+        )
+    statuses = await registers.activity_statuses(activity_ids)
+    errors = []
+    for index, activity_id in enumerate(activity_ids):
+        status = statuses.get(activity_id)
+        if status is None:
+            errors.append(("known-activity", f"processing activity {activity_id} not found", index))
+        elif status != "active":
+            errors.append(
+                ("active-activity", f"processing activity {activity_id} is {status}", index)
+            )
+    if errors:
+        rule, detail, _ = errors[0]
+        raise ValidationProblem(
+            detail if len(errors) == 1 else f"{len(errors)} problems; first: {detail}",
+            field="activity_ids",
+            rule=rule,
+            extra={
+                "errors": [
+                    {"field": f"activity_ids[{i}]", "rule": r, "detail": d} for r, d, i in errors
+                ]
+            },
+        )
+
+
 async def _check_draft(
     change: dict[str, Any], now: datetime
 ) -> tuple[list[str], list[ClientTerms]]:
@@ -742,6 +784,7 @@ async def _check_draft(
     await _validate_change_shape(
         change["kind"], sub, old, activities, locations, change["transfer_mechanism"]
     )
+    await _validate_activity_ids(change["kind"], _loads(change["activity_ids"], []))
     gaps = _notice_gaps(change, sub)
     if gaps:
         raise ValidationProblem(gaps[0][1], field=gaps[0][0], rule="notice-content")
@@ -782,6 +825,7 @@ async def create_change(data: ChangeIn, actor: str, now: datetime) -> dict[str, 
         "effective_date": data.effective_date,
         "summary": data.summary,
         "client_ids": _dumps(list(dict.fromkeys(data.client_ids))),
+        "activity_ids": _dumps(list(dict.fromkeys(data.activity_ids))),
         "status": "draft",
         "facts_json": "{}",
         "created_at": now,
@@ -849,6 +893,8 @@ async def update_change(
     if patch.client_ids is not None:
         await _validate_clients(patch.client_ids)
         updated["client_ids"] = _dumps(list(dict.fromkeys(patch.client_ids)))
+    if patch.activity_ids is not None:
+        updated["activity_ids"] = _dumps(list(dict.fromkeys(patch.activity_ids)))
     for key in ("activities", "data_categories", "hosting_locations"):
         if getattr(patch, key) is not None:
             updated[key] = _dumps(getattr(patch, key))
@@ -876,6 +922,7 @@ async def update_change(
             "effective_date",
             "summary",
             "client_ids",
+            "activity_ids",
             "activities",
             "data_categories",
             "hosting_locations",
@@ -1046,7 +1093,7 @@ async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
             *ids,
         )
         linked += len(done)
-        await c.update({c.notified_at: now, c.updated_at: now}).where(c.id.is_in(ids))
+        await c.update({c.notified_at: now, c.updated_at: now}).where(where_in(c.id, ids))
     return linked
 
 
@@ -1062,7 +1109,7 @@ async def _notify(
         rows.extend(
             await c.select(c.id, c.client_id, c.contract_id, c.terms_version, c.resolution)
             .where(
-                (c.change == change["id"]) & c.client_id.is_in(list(chunk)) & c.notice_id.is_null()
+                (c.change == change["id"]) & where_in(c.client_id, chunk) & c.notice_id.is_null()
             )
             .order_by(c.id)
         )
@@ -1624,7 +1671,7 @@ async def _apply(
             "add": None,
         }[kind]
         for batch in _chunks(client_ids):
-            in_batch = a.client_id.is_in(list(batch)) & a.valid_to.is_null()
+            in_batch = where_in(a.client_id, batch) & a.valid_to.is_null()
             if closing:
                 await a.update({a.valid_to: now, a.closed_by_change_id: change["id"]}).where(
                     (a.subprocessor == closing) & in_batch
@@ -1650,10 +1697,9 @@ async def _apply(
                     ]
                 )
             await c.update({c.state: "active", c.activated_at: now, c.updated_at: now}).where(
-                (c.change == change["id"]) & c.client_id.is_in(list(batch))
+                (c.change == change["id"]) & where_in(c.client_id, batch)
             )
-        if kind == "replace":
-            await _update_register_entries(change, client_ids, activities, actor, now)
+        register = await _update_register_entries(change, client_ids, activities, actor, now)
         for client_id in client_ids:
             await trail.append(
                 now=now,
@@ -1668,6 +1714,7 @@ async def _apply(
                     "replaces_id": change["replaces"],
                     "effective_at": utc_iso(now),
                     "window_due": utc_iso(rows[client_id]["window_due"]),
+                    **register.get(client_id, {}),
                 },
             )
         await _update_list(change, activities, locations, actor, now)
@@ -1676,26 +1723,78 @@ async def _apply(
 
 async def _update_register_entries(
     change: dict[str, Any], client_ids: list[str], activities: list[str], actor: str, now: datetime
-) -> None:
-    """A replacement takes effect on the client's Art. 30 entries that used the old one."""
-    used = await registers.activities_using_subprocessor(change["replaces"])
-    for client_id in client_ids:
-        activity_ids = [
-            item["activity_id"]
-            for item in used
-            if item["status"] == "active" and client_id in item["client_ids"]
+) -> dict[str, dict[str, Any]]:
+    """The change takes effect on each activated client's Art. 30 entries (Art. 30(2)(a)-(d)):
+
+    - ``remove``: every active entry of the client that lists the sub-processor (activity-wide
+      or for that client) stops listing it for that client; other clients keep it until their
+      own activation;
+    - ``replace``: entries that used the replaced one list the new one instead;
+    - ``add``, ``replace``, ``activities``: the change's named ``activity_ids`` list the
+      sub-processor for this client when the activity is carried out for it; the others are
+      skipped (not an error: the DPO named activities for all clients at once).
+
+    Returns, per client, what the activation trail event records: the entries updated and
+    the named ones skipped, with why. ``relocate`` touches no entry: entries read the
+    sub-processor's locations from the list and the client's assignment.
+    """
+    kind, sub_id = change["kind"], change["subprocessor"]
+    reason = f"sub-processor change {change['id']} took effect"
+    if kind == "relocate":
+        return {}
+    if kind == "remove":
+        used = await registers.activities_using_subprocessor(sub_id)
+        done: dict[str, dict[str, Any]] = {}
+        for client_id in client_ids:
+            ids = [
+                item["activity_id"]
+                for item in used
+                if item["status"] == "active" and client_id in item["client_ids"]
+            ]
+            if ids:
+                await registers.apply_subprocessor_removal(
+                    sub_id, client_id, ids, actor=actor, now=now, reason=reason
+                )
+            done[client_id] = {"register_activity_ids": ids}
+        return done
+    named = list(dict.fromkeys(_loads(change["activity_ids"], [])))
+    statuses = await registers.activity_statuses(named)
+    active_named = [a for a in named if statuses.get(a) == "active"]
+    served = {a: set(c) for a, c in (await registers.clients_of(active_named)).items()}
+    used = (
+        [
+            (item["activity_id"], set(item["client_ids"]))
+            for item in await registers.activities_using_subprocessor(change["replaces"])
+            if item["status"] == "active"
         ]
-        if activity_ids:
+        if kind == "replace"
+        else []
+    )
+    done = {}
+    for client_id in client_ids:
+        ids = [activity_id for activity_id, clients in used if client_id in clients]
+        skipped = []
+        for activity_id in named:
+            if client_id in served.get(activity_id, ()):
+                if activity_id not in ids:
+                    ids.append(activity_id)
+            else:
+                why = "not-carried-out-for-client" if activity_id in served else "not-active"
+                skipped.append({"activity_id": activity_id, "reason": why})
+        if ids:
             await registers.apply_subprocessor_activation(
-                change["subprocessor"],
+                sub_id,
                 client_id,
-                activity_ids,
+                ids,
                 activities="; ".join(activities),
                 replaces=change["replaces"],
                 actor=actor,
                 now=now,
-                reason=f"sub-processor change {change['id']} took effect",
+                reason=reason,
             )
+        if ids or skipped or kind == "replace":
+            done[client_id] = {"register_activity_ids": ids, "register_skipped": skipped}
+    return done
 
 
 async def _maybe_complete(change_id: str, actor: str, now: datetime) -> None:
@@ -1792,6 +1891,7 @@ def change_out(row: dict[str, Any]) -> dict[str, Any]:
         "transfer_mechanism": row["transfer_mechanism"],
         "effective_date": row["effective_date"].isoformat(),
         "summary": row["summary"],
+        "activity_ids": _loads(row["activity_ids"], []),
         "status": row["status"],
         "created_at": utc_iso(row["created_at"]),
         "published_at": utc_iso(row["published_at"]),

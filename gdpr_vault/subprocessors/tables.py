@@ -57,6 +57,9 @@ class SubprocessorChange(Table, tablename="subprocessor_change"):
     effective_date = Date()
     summary = Text(default="")
     client_ids = Text(default="[]")  # JSON: the DPO's explicit list (may be empty: derived)
+    #: JSON: register activities (Art. 30) the sub-processor will serve once the change takes
+    #: effect for a client; each is linked for the clients it is carried out for.
+    activity_ids = Text(default="[]")
     status = Varchar(length=12, default="draft")  # draft | published | abandoned | completed
     facts_json = Text(default="{}")  # the notice facts, frozen at publication
     created_at = Timestamptz()
