@@ -215,8 +215,12 @@ def main() -> None:
         backends.append("postgres")
     print(f"publish one sub-processor change to {args.clients:,} clients")
     print(
-        f"{'backend':<10} {'publish':>9} {'jobs':>5} {'fan-out':>9} {'bulk INSERT':>12} "
-        f"{'ratio':>7} {'per client':>11}"
+        "publish = the DPO's request: every window row and the notice jobs, one transaction;\n"
+        "fan-out = publish + every job rendering and queueing the 10,000 written notices"
+    )
+    print(
+        f"{'backend':<10} {'publish':>9} {'ratio':>7} {'jobs':>5} {'fan-out':>9} {'ratio':>7} "
+        f"{'bulk INSERT':>12} {'per client':>11}"
     )
     for backend in backends:
         out = subprocess.run(
@@ -238,13 +242,15 @@ def main() -> None:
             print(f"{backend}: failed\n{out.stderr[-2000:]}")
             continue
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        publish_ratio = result["publish"] / result["baseline"]
         ratio = result["fan_out"] / result["baseline"]
         per = result["fan_out"] / args.clients * 1e3
         print(
-            f"{backend:<10} {result['publish']:>8.2f}s {result['jobs']:>5} "
-            f"{result['fan_out']:>8.2f}s {result['baseline']:>11.3f}s "
-            f"{ratio:>6.0f}x {per:>9.3f}ms"
+            f"{backend:<10} {result['publish']:>8.2f}s {publish_ratio:>6.1f}x {result['jobs']:>5} "
+            f"{result['fan_out']:>8.2f}s {ratio:>6.0f}x {result['baseline']:>11.3f}s "
+            f"{per:>9.3f}ms"
         )
+    print("target: fan-out within 10x of the bulk INSERT")
 
 
 if __name__ == "__main__":
