@@ -13,6 +13,10 @@ far more than the database does (measured: two thirds of a 10,000-client publica
   by the database (``json_each`` / ``json_array_elements_text``): no per-value work in Python,
   no parameter-count limit, and the query still goes through Piccolo, so rows come back with
   the usual type conversions.
+- After a large insert on PostgreSQL, :func:`insert_rows` runs ``ANALYZE`` on the table (the
+  usual advice after a bulk load): with the statistics of the empty table, the planner took a
+  freshly filled table for 14 rows and joined it to the JSON keys by re-expanding them for
+  every row, 190 ms a query instead of 1 ms.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from piccolo.table import Table
 
 #: Rows per statement on the fallback path: 500 x 20 columns stays under parameter limits.
 CHUNK = 500
+#: Rows after which an insert refreshes the table's planner statistics (PostgreSQL).
+ANALYZE_AFTER = 2000
 
 
 def _is_postgres(table: type[Table]) -> bool:
@@ -35,7 +41,12 @@ def _is_postgres(table: type[Table]) -> bool:
 
 
 def where_in(column: Column, values: Sequence[str]) -> WhereRaw:
-    """``column IN values`` for text keys, as a single JSON-array parameter."""
+    """``column IN values`` for text keys, as a single JSON-array parameter.
+
+    Not ``= ANY($1::text[])`` on PostgreSQL: a parameter array is searched linearly for every
+    row (only constant arrays are hashed), measured 20-30 ms for 500 keys over 5,000 rows
+    against under 1 ms for the JSON semi-join.
+    """
     name = f'"{column._meta.table._meta.tablename}"."{column._meta.db_column_name}"'
     data = json.dumps(list(values))
     if _is_postgres(column._meta.table):
@@ -67,6 +78,8 @@ async def insert_rows(
             await connection.copy_records_to_table(
                 table._meta.tablename, records=records, columns=db_names
             )
+            if len(records) >= ANALYZE_AFTER:
+                await connection.execute(f'ANALYZE "{table._meta.tablename}"')
         else:
             marks = ", ".join("?" for _ in columns)
             quoted = ", ".join(f'"{n}"' for n in db_names)

@@ -21,7 +21,7 @@ from email.utils import format_datetime, parseaddr
 from functools import cache, lru_cache
 from typing import Any
 
-from gdpr_vault.settings import get_settings
+from gdpr_vault.settings import Settings, get_settings
 from gdpr_vault.timeutil import utc_iso
 
 
@@ -36,9 +36,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _sender_domain(sender: str) -> str:
+    """Parsed once per sender: a fan-out sends thousands of messages from one address."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "gdpr-vault.invalid"
+
+
 def message_id_header(message_id: str, sender: str) -> str:
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "gdpr-vault.invalid"
-    return f"<{message_id}@{domain}>"
+    return f"<{message_id}@{_sender_domain(sender)}>"
 
 
 def _boundaries(message_id: str) -> tuple[str, str]:
@@ -163,11 +168,22 @@ def _qp_line(line: bytes) -> str:
     return quoprimime.body_encode(line.decode("latin-1"), _MAX_LINE).replace("\n", _CRLF)
 
 
+# Bytes quoted-printable leaves as they are (RFC 2045 6.7 rule 2, minus '='); a line made only
+# of them, short enough and not ending in white space, is its own encoding.
+_QP_LITERAL = frozenset(range(33, 127)) - {ord("=")} | {ord(" "), ord("\t")}
+
+
+def _qp(line: bytes) -> str:
+    if len(line) < _MAX_LINE and _QP_LITERAL.issuperset(line) and not line.endswith((b" ", b"\t")):
+        return line.decode("ascii")
+    return _qp_line(line)
+
+
 def _qp_body(text: str) -> str:
     # what email.contentmanager does for cte="quoted-printable", line by line (body_encode
     # encodes each line on its own), with the generator's CRLF line ends
     lines = text.encode("utf-8").splitlines()
-    return _CRLF.join([_qp_line(line) for line in lines]) + _CRLF
+    return _CRLF.join([_qp(line) for line in lines]) + _CRLF
 
 
 def _attachment_part(item: Attachment) -> str | None:
@@ -329,9 +345,18 @@ def _receipt_key(secret: str, key_path: str) -> bytes:
     return hmac.new(raw, b"gdpr-vault receipt-link v1", hashlib.sha256).digest()
 
 
+_last_key: tuple[Settings, bytes] | None = None
+
+
 def receipt_key() -> bytes:
+    """The receipt-link key of the current settings; remembered for the last settings object
+    (frozen), so a fan-out does not rebuild the key's path for every message."""
+    global _last_key
     settings = get_settings()
-    return _receipt_key(settings.receipt_secret, str(settings.effective_signing_key_path))
+    if _last_key is None or _last_key[0] is not settings:
+        key = _receipt_key(settings.receipt_secret, str(settings.effective_signing_key_path))
+        _last_key = (settings, key)
+    return _last_key[1]
 
 
 def receipt_token(message_id: str) -> str:

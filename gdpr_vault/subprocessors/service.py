@@ -1079,21 +1079,40 @@ async def _terms_as_published(rows: Sequence[dict[str, Any]]) -> dict[str, Clien
 
 async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
     """Set each state row's notice (``pending`` becomes ``notified``) where none is linked
-    yet; returns how many rows this call linked."""
+    yet; returns how many rows this call linked.
+
+    PostgreSQL takes the pairs as one JSON parameter in an ``UPDATE ... FROM``; SQLite would
+    drive that join from the table (a JSON scan per row, 40× slower), so it gets a ``CASE``.
+    """
     c = SubprocessorChangeClient
     linked = 0
     for chunk in _chunks(pairs):
+        if db.is_postgres():
+            done = await c.raw(
+                "UPDATE subprocessor_change_client AS t SET notice_id = v.notice, "
+                "state = CASE WHEN t.state = 'pending' THEN 'notified' ELSE t.state END, "
+                "notified_at = {}, updated_at = {} FROM (SELECT j->>0 AS row_id, j->>1 AS notice "
+                "FROM json_array_elements({}::json) j) AS v "
+                "WHERE t.id = v.row_id AND t.notice_id IS NULL RETURNING id",
+                now,
+                now,
+                json.dumps(list(chunk)),
+            )
+            linked += len(done)
+            continue
         cases = " ".join("WHEN {} THEN {}" for _ in chunk)
         ids = [row_id for row_id, _ in chunk]
         done = await c.raw(
             f"UPDATE subprocessor_change_client SET notice_id = CASE id {cases} END, "
-            "state = CASE WHEN state = 'pending' THEN 'notified' ELSE state END "
+            "state = CASE WHEN state = 'pending' THEN 'notified' ELSE state END, "
+            "notified_at = {}, updated_at = {} "
             f"WHERE notice_id IS NULL AND id IN ({', '.join('{}' for _ in ids)}) RETURNING id",
             *[value for pair in chunk for value in pair],
+            now,
+            now,
             *ids,
         )
         linked += len(done)
-        await c.update({c.notified_at: now, c.updated_at: now}).where(where_in(c.id, ids))
     return linked
 
 

@@ -82,3 +82,16 @@ def test_fast_builder_equals_the_standard_library(changes):
 def test_same_inputs_same_bytes():
     assert build_email(**_args()) == build_email(**_args())
     assert build_email(**_args()) != build_email(**_args(message_id="msg_other"))
+
+
+def test_literal_lines_skip_the_encoder_and_match_it_exactly():
+    import random
+
+    from gdpr_vault.notifications.messages import _qp, _qp_line
+
+    rng = random.Random(2045)
+    alphabet = [chr(c) for c in range(32, 127)] + ["\t", "é", "€", "=", " "]
+    for _ in range(20000):
+        length = rng.choice([0, 1, 40, 74, 75, 76, 77, 78, 79, 150])
+        line = "".join(rng.choice(alphabet) for _ in range(length)).encode()
+        assert _qp(line) == _qp_line.__wrapped__(line), line
