@@ -1253,6 +1253,34 @@ async def unlink_subprocessor(
     )
 
 
+async def _current_links(
+    activity_id: str,
+) -> tuple[dict[str, Any], set[str], set[ScopedKey]]:
+    """An activity's current content, open clients and client-scoped sub-processor links:
+    what a sub-processor change reads before it edits the entry (404 for an unknown id)."""
+    await _activity_row(activity_id)
+    current = (await versions_as_of([activity_id], None))[activity_id]
+    content = json.loads(current["data_json"])
+    return content, await open_clients(activity_id), await open_scoped(activity_id)
+
+
+async def _apply_checked(
+    activity_id: str,
+    desired: Desired,
+    clients: set[str],
+    actor: str,
+    now: datetime,
+    reason: str,
+    action: str,
+) -> dict[str, Any]:
+    """Check the edited entry, write its new version and trail event, and say if it changed."""
+    await _checked(desired, clients)
+    _, changed = await apply_desired(
+        activity_id, desired, actor=actor, now=now, reason=reason, action=action
+    )
+    return {"activity_id": activity_id, "changed": changed}
+
+
 async def apply_subprocessor_activation(
     subprocessor_id: str,
     client_id: str,
@@ -1274,11 +1302,7 @@ async def apply_subprocessor_activation(
     results = []
     async with db.transaction():
         for activity_id in activity_ids:
-            await _activity_row(activity_id)
-            current = (await versions_as_of([activity_id], None))[activity_id]
-            content = json.loads(current["data_json"])
-            clients = await open_clients(activity_id)
-            scoped = await open_scoped(activity_id)
+            content, clients, scoped = await _current_links(activity_id)
             if client_id not in clients:
                 raise ValidationProblem(
                     f"activity {activity_id} is not carried out for {client_id}",
@@ -1299,16 +1323,10 @@ async def apply_subprocessor_activation(
                 desired.scoped = desired.scoped | {
                     (subprocessor_id, client_id, " ".join(activities.split()))
                 }
-            await _checked(desired, clients)
-            _, changed = await apply_desired(
-                activity_id,
-                desired,
-                actor=actor,
-                now=now,
-                reason=reason,
-                action="register.subprocessor-activated",
+            action = "register.subprocessor-activated"
+            results.append(
+                await _apply_checked(activity_id, desired, clients, actor, now, reason, action)
             )
-            results.append({"activity_id": activity_id, "changed": changed})
     return results
 
 
@@ -1333,11 +1351,7 @@ async def apply_subprocessor_removal(
     results = []
     async with db.transaction():
         for activity_id in activity_ids:
-            await _activity_row(activity_id)
-            current = (await versions_as_of([activity_id], None))[activity_id]
-            content = json.loads(current["data_json"])
-            clients = await open_clients(activity_id)
-            scoped = await open_scoped(activity_id)
+            content, clients, scoped = await _current_links(activity_id)
             listed = (
                 client_id in clients
                 and any(s["subprocessor_id"] == subprocessor_id for s in content["subprocessors"])
@@ -1346,16 +1360,10 @@ async def apply_subprocessor_removal(
                 results.append({"activity_id": activity_id, "changed": False})
                 continue
             desired = _unlinking(subprocessor_id, client_id)(content, clients, scoped)
-            await _checked(desired, clients)
-            _, changed = await apply_desired(
-                activity_id,
-                desired,
-                actor=actor,
-                now=now,
-                reason=reason,
-                action="register.subprocessor-removed",
+            action = "register.subprocessor-removed"
+            results.append(
+                await _apply_checked(activity_id, desired, clients, actor, now, reason, action)
             )
-            results.append({"activity_id": activity_id, "changed": changed})
     return results
 
 
