@@ -159,8 +159,24 @@ def test_sql_spec_syntax_errors():
         parse_specs("sslmode=disable", "x")
     with pytest.raises(InputError, match="used twice"):
         parse_specs("table=a:t&query=a:SELECT 1 WHERE 1 = :client", "x")
-    specs, itersize, rest = parse_specs("table=s.a:t&itersize=10&sslmode=disable", "x")
+    specs, itersize, formats, rest = parse_specs("table=s.a:t&itersize=10&sslmode=disable", "x")
     assert specs[0].table == "s.a" and itersize == 10 and rest == [("sslmode", "disable")]
+    assert formats == ("jsonl", "csv")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("jsonl", ("jsonl",)), ("csv", ("csv",)), ("csv,jsonl", ("jsonl", "csv"))],
+)
+def test_formats_parameter(value, expected):
+    assert parse_specs(f"table=a:t&formats={value}", "x").formats == expected
+
+
+@pytest.mark.parametrize("value", ["", "json", "jsonl,parquet", "jsonl,", ",", "JSONL"])
+def test_formats_parameter_errors(value):
+    with pytest.raises(InputError, match=r"^SQL source x: formats=.* must be jsonl, csv") as info:
+        parse_specs(f"table=a:t&formats={value}", "x")
+    assert "\n" not in str(info.value)
 
 
 def test_missing_sqlite_file(tmp_path):
