@@ -233,7 +233,7 @@ class _Buffer:
 
 
 async def _activity_pages(request: ExportRequest) -> AsyncIterator[list[dict[str, Any]]]:
-    facts = await service.subprocessor_facts()
+    facts = await service.subprocessor_facts(as_of=request.as_of)
     at = request.at
     if request.client_id:
         ids = await service.activity_ids_for_client(request.client_id, at)
@@ -380,7 +380,7 @@ async def iter_csv(request: ExportRequest) -> AsyncIterator[bytes]:
     carried out for nobody at ``as_of`` follow with empty client columns (processor export).
     """
     at = request.at
-    facts = await service.subprocessor_facts()
+    facts = await service.subprocessor_facts(as_of=request.as_of)
     out = _CsvWriter(request)
     out.header()
     shared = _LRU(1024)  # activity id -> (version, content, cells without scoped links)

@@ -313,3 +313,14 @@ async def test_relocation_shows_in_the_register_on_each_side_of_activation(api, 
 
     await activate(api, dpo, change_id, [b])
     assert hosting(await listed(api, tokens.client_b, b)) == ["FR", "IE"]
+
+    # the signed exports "as of" a date before the relocation say where the data was then
+    for url, token in (
+        (f"{REG}/export.json", dpo),
+        (f"/api/v1/clients/{a}/register/export.json", tokens.client_a),
+    ):
+        then = await api.get(url, params={"as_of": BEFORE}, headers=bearer(token))
+        assert then.status_code == 200, then.text
+        (entry,) = [e for e in then.json()["activities"] if e["activity_id"] == shared]
+        (link,) = [s for s in entry["subprocessors"] if s["subprocessor_id"] == sub["id"]]
+        assert link["hosting_locations"] == ["FR", "DE"]
