@@ -949,14 +949,42 @@ async def update_change(
 # -- changes: publication ---------------------------------------------------------------------
 
 
+async def _register_titles(change: dict[str, Any]) -> list[tuple[dict[str, str], set[str]]]:
+    """The register activities the change names that are active, each with its reference and
+    name and the clients it is carried out for: what each client's notice lists of its own."""
+    named = list(dict.fromkeys(_loads(change.get("activity_ids"), [])))
+    if not named:
+        return []
+    versions = await registers.versions_as_of(named, None)
+    active = [
+        a
+        for a in named
+        if a in versions and json.loads(versions[a]["data_json"]).get("status") == "active"
+    ]
+    served = await registers.clients_of(active)
+    titles = []
+    for activity_id in active:
+        content = json.loads(versions[activity_id]["data_json"])
+        title = {"id": activity_id, "reference": content["reference"], "name": content["name"]}
+        titles.append((title, set(served.get(activity_id, []))))
+    return titles
+
+
 def _client_facts(
-    base: dict[str, Any], ct: ClientTerms, client_id: str, change_id: str
+    base: dict[str, Any],
+    ct: ClientTerms,
+    client_id: str,
+    change_id: str,
+    register_titles: Sequence[tuple[dict[str, str], set[str]]] = (),
 ) -> dict[str, Any]:
+    """The notice's facts for one client: the change's, its own objection terms, and only its
+    own register entries among those the change names (never another client's)."""
     term = ct.terms.objection_window
     duration = effective_duration(term)
     base_url = get_settings().public_base_url.rstrip("/")
     return {
         **base,
+        "register_activities": [t for t, clients in register_titles if client_id in clients],
         "objection": {
             "window": duration_words(duration),
             "from": "receipt",
@@ -1137,6 +1165,7 @@ async def _notify(
         return 0
     facts = _loads(change["facts_json"], {})
     terms = await _terms_as_published(rows)
+    titles = await _register_titles(change)
     refs = await notifications.queue_notices(
         [
             notifications.NoticeRequest(
@@ -1144,7 +1173,7 @@ async def _notify(
                 kind=NOTICE_KIND,
                 subject_type="subprocessor_change",
                 subject_id=change["id"],
-                facts=_client_facts(facts, terms[r["id"]], r["client_id"], change["id"]),
+                facts=_client_facts(facts, terms[r["id"]], r["client_id"], change["id"], titles),
             )
             for r in rows
         ],

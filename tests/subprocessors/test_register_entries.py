@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from gdpr_vault.evidence import trail
+from gdpr_vault.notifications.tables import Notice, OutboxMessage
 from tests.registers.conftest import entry_body
 from tests.subprocessors.conftest import bearer, create_sub, draft, receipt
 
@@ -166,6 +167,18 @@ async def test_add_lists_it_on_named_activities_for_activated_clients(api, token
     change_id = created.json()["id"]
     await publish_and_receive(api, dpo, change_id, [a, b])
     assert sub["id"] not in ids((await listed(api, tokens.client_a, a))[shared])
+
+    # each notice names the client's own register entries concerned, never another client's
+    notices = {n["client_id"]: n for n in await Notice.select()}
+    facts_a = json.loads(notices[a]["facts_json"])["register_activities"]
+    facts_b = json.loads(notices[b]["facts_json"])["register_activities"]
+    assert [(e["id"], e["reference"]) for e in facts_a] == [(shared, "RT-001")]
+    assert [e["id"] for e in facts_b] == [shared, only_b]
+    (mail_a,) = await OutboxMessage.select().where(
+        (OutboxMessage.client_id == a) & (OutboxMessage.channel == "email")
+    )
+    assert "RT-001" in mail_a["content"] and "RT-002" not in mail_a["content"]
+    assert only_b not in notices[a]["facts_json"]
 
     clock.set(ACTIVATION)
     out = await activate(api, dpo, change_id, [a])
