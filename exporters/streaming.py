@@ -81,8 +81,14 @@ class HashingWriter:
         writes therefore stay in order.
         """
         future = _writes().submit(self._raw.write, data)
-        self._hash.update(data)
-        self._counted(len(data))
+        try:
+            self._hash.update(data)
+            self._counted(len(data))  # may raise: the export is being cancelled
+        except BaseException:
+            # The caller will abort (close) the destination: let this write end first, or it
+            # could land in whatever file reuses the descriptor, or open an upload nobody ends.
+            wait_quietly(future)
+            raise
         return future
 
     def _counted(self, size: int) -> None:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from gdpr_vault import db
-from gdpr_vault.bulk import insert_rows, where_in
+from gdpr_vault.bulk import analyze_after_bulk, insert_rows, where_in
 from gdpr_vault.clocks import Deadline, parse_duration
 from gdpr_vault.contracts import service as contracts
 from gdpr_vault.contracts.terms import ContractTerms, TermsError, effective_duration, load_terms
@@ -1084,6 +1084,7 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                     run_at=now,
                     dedupe_key=f"{NOTIFY_JOB}:{change_id}:{number}",
                 )
+    await analyze_after_bulk(SubprocessorChangeClient, len(rows))  # the notice jobs query it
     return await get_change(change_id, now)
 
 
@@ -1821,14 +1822,15 @@ async def _update_register_entries(
     done = {}
     for client_id in client_ids:
         ids = [activity_id for activity_id, clients in used if client_id in clients]
-        skipped = []
+        # The event is the client's own (its trail shows it): it names only the client's
+        # entries, and merely counts the named ones that are not, never naming another's.
+        skipped = 0
         for activity_id in named:
             if client_id in served.get(activity_id, ()):
                 if activity_id not in ids:
                     ids.append(activity_id)
             else:
-                why = "not-carried-out-for-client" if activity_id in served else "not-active"
-                skipped.append({"activity_id": activity_id, "reason": why})
+                skipped += 1
         if ids:
             await registers.apply_subprocessor_activation(
                 sub_id,
@@ -1841,7 +1843,7 @@ async def _update_register_entries(
                 reason=reason,
             )
         if ids or skipped or kind == "replace":
-            done[client_id] = {"register_activity_ids": ids, "register_skipped": skipped}
+            done[client_id] = {"register_activity_ids": ids, "register_not_applicable": skipped}
     return done
 
 
@@ -2050,11 +2052,22 @@ async def list_changes(request: PageRequest, status: str | None) -> dict[str, An
     return page([change_out(r) for r in await query], request)
 
 
+async def _client_change_out(change: dict[str, Any], client_id: str) -> dict[str, Any]:
+    """``change_out`` as a client may see it: of the register activities the change names,
+    only those carried out for this client (another client's ids are not its business)."""
+    out = change_out(change)
+    named = out["activity_ids"]
+    if named:
+        served = await registers.clients_of(named)
+        out["activity_ids"] = [a for a in named if client_id in served.get(a, [])]
+    return out
+
+
 async def client_change_view(change_id: str, client_id: str, now: datetime) -> dict[str, Any]:
     change = await _published(change_id)
     row = await _client_row(change_id, client_id)
     objections = await _objections_by_client(change_id, [client_id])
-    out = change_out(change)
+    out = await _client_change_out(change, client_id)
     out["facts"] = _loads(change["facts_json"], {})
     out["mine"] = client_state_out(
         row, change["effective_date"], objections.get(client_id, []), now
@@ -2073,7 +2086,7 @@ async def client_changes(client_id: str, request: PageRequest, now: datetime) ->
     for r in rows:
         change = await _change_row(r["change"])
         objections = await _objections_by_client(change["id"], [client_id])
-        item = change_out(change)
+        item = await _client_change_out(change, client_id)
         item["mine"] = client_state_out(
             r, change["effective_date"], objections.get(client_id, []), now
         )

@@ -208,3 +208,38 @@ def test_a_write_failing_on_the_helper_thread_reaches_the_worker(tmp_path):
         copy_readinto(handle.readinto, writer)
     assert caught.value.errno == errno.ENOSPC
     assert len(raw.chunks) == 1
+
+
+def test_a_cancelled_export_waits_for_the_write_in_flight_before_aborting(tmp_path):
+    import threading
+    import time
+
+    events: list[str] = []
+    started = threading.Event()
+
+    class SlowRaw:
+        def write(self, data: memoryview | bytes) -> None:
+            started.set()
+            events.append("write-start")
+            time.sleep(0.2)
+            events.append("write-end")
+
+        def commit(self) -> None:  # pragma: no cover - never reached
+            raise AssertionError
+
+        def abort(self) -> None:
+            events.append("abort")
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(_size: int) -> None:
+        started.wait(1)
+        raise Cancelled  # as the packer does once another worker failed
+
+    (tmp_path / "src").write_bytes(os.urandom(2 * CHUNK_SIZE))
+    writer = HashingWriter(SlowRaw(), on_bytes=cancel)
+    with (tmp_path / "src").open("rb", buffering=0) as handle, pytest.raises(Cancelled):
+        copy_readinto(handle.readinto, writer)
+    writer.abort()
+    assert events == ["write-start", "write-end", "abort"]

@@ -204,9 +204,21 @@ async def test_add_lists_it_on_named_activities_for_activated_clients(api, token
     (activated,) = await events("subprocessor.change.activated")
     details = json.loads(activated["details_json"])
     assert details["register_activity_ids"] == [shared]
-    assert details["register_skipped"] == [
-        {"activity_id": only_b, "reason": "not-carried-out-for-client"}
-    ]
+    assert details["register_not_applicable"] == 1  # only_b: counted, never named to A
+    assert only_b not in activated["details_json"]
+    # nothing of B's register reaches A: neither its change views nor its trail
+    for url in (
+        f"/api/v1/clients/{a}/subprocessor-changes/{change_id}",
+        f"/api/v1/clients/{a}/subprocessor-changes",
+        f"/api/v1/clients/{a}/trail/",
+    ):
+        seen = await api.get(url, headers=bearer(tokens.client_a))
+        assert seen.status_code == 200, (url, seen.text)
+        assert only_b not in seen.text, url
+    mine = await api.get(
+        f"/api/v1/clients/{a}/subprocessor-changes/{change_id}", headers=bearer(tokens.client_a)
+    )
+    assert mine.json()["activity_ids"] == [shared]
     (linked,) = await events("register.subprocessor-activated")
     assert linked["subject_id"] == shared and linked["client_id"] == a
 

@@ -1,0 +1,70 @@
+"""``gdpr_vault.bulk``: rows written through the driver read back as Piccolo writes them."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from gdpr_vault import db
+from gdpr_vault.bulk import analyze_after_bulk, insert_rows, where_in
+from gdpr_vault.ids import new_id
+from gdpr_vault.notifications.tables import Notice
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+def _row(**changes: object) -> dict[str, object]:
+    return {
+        "id": new_id("ntc"),
+        "client_id": None,
+        "kind": "test.notice",
+        "subject_type": "test",
+        "subject_id": "t",
+        "created_by": "test",
+        **changes,
+    }
+
+
+async def test_inserted_rows_match_what_piccolo_writes():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    ours = _row(created_at=now, facts_json='{"é": 1}', requires_receipt=False)
+    theirs = _row(created_at=now, facts_json='{"é": 1}', requires_receipt=False)
+    async with db.transaction():
+        await insert_rows(Notice, [ours])
+    await Notice.insert(Notice(**theirs))
+    got = {r["id"]: r for r in await Notice.select()}
+    mine, reference = got[ours["id"]], got[theirs["id"]]
+    for key in ("created_at", "facts_json", "requires_receipt", "dedupe_key", "received_at"):
+        assert mine[key] == reference[key], key
+    assert mine["created_at"] == now and mine["requires_receipt"] is False
+
+
+async def test_missing_columns_take_their_default_per_row(monkeypatch):
+    rows = [_row(), _row()]
+    async with db.transaction():
+        await insert_rows(Notice, rows)
+    got = await Notice.select().where(where_in(Notice.id, [r["id"] for r in rows]))
+    assert len(got) == 2
+    for row in got:  # TimestamptzNow, a Default object, is called for each row
+        assert isinstance(row["created_at"], datetime) and row["created_at"].tzinfo is not None
+        assert row["facts_json"] == "{}" and row["requires_receipt"] is True
+
+    counter = itertools.count()
+    monkeypatch.setattr(Notice.dedupe_key, "default", lambda: f"k{next(counter)}")
+    unique = [_row(), _row()]
+    await insert_rows(Notice, unique)  # outside a transaction: the multi-row INSERT path
+    keys = sorted(
+        r["dedupe_key"]
+        for r in await Notice.select().where(where_in(Notice.id, [u["id"] for u in unique]))
+    )
+    assert keys == ["k0", "k1"]  # a callable default is called once per row, not once per call
+
+
+async def test_analyze_after_bulk_runs_outside_the_transaction():
+    rows = [_row(created_at=datetime(2026, 3, 2, tzinfo=UTC)) for _ in range(2000)]
+    async with db.transaction():
+        await insert_rows(Notice, rows)
+    await analyze_after_bulk(Notice, len(rows))  # no error on either database
+    assert await Notice.count() == 2000
