@@ -39,6 +39,7 @@ from gdpr_vault.settings import Settings, get_settings
 from gdpr_vault.subprocessors.api import ROUTES as SUBPROCESSOR_ROUTES
 from gdpr_vault.subprocessors.api import public_routes as subprocessor_public_routes
 from gdpr_vault.timeutil import Clock, system_clock
+from gdpr_vault.web import JsonBodyRequest, refuse_nul_characters
 
 
 @get("/api/v1/health", exclude_from_auth=True, tags=["meta"], summary="Liveness and database")
@@ -105,6 +106,7 @@ def create_app(
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,
+            refuse_nul_characters,  # PostgreSQL text cannot hold U+0000: refuse it up front
             DefineMiddleware(
                 BearerTokenMiddleware,
                 exclude=["^/schema", "^/dashboard"],
@@ -113,6 +115,7 @@ def create_app(
             auditor_access_middleware,  # after authentication: every auditor request -> trail
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JsonBodyRequest,
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -531,6 +531,12 @@ def _merge(
         field = _join(path, name)
         if name not in names:
             raise TermsError(field, "unknown_field", f"{kind.__name__} has no field {name!r}")
+        if name == "citations" and not isinstance(value, Mapping):
+            raise TermsError(field, "invalid_type", "citations must be an object of sources")
+        if name == "amended_fields" and not (
+            isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+        ):
+            raise TermsError(field, "invalid_type", "amended_fields must be a list of field names")
         nested = nested_kinds.get(name)
         if nested is not None and isinstance(value, Mapping):
             # a term absent so far (e.g. no integrity window) is merged into an empty one, so

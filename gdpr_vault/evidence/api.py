@@ -17,6 +17,9 @@ from gdpr_vault.evidence.tables import TrailEvent
 from gdpr_vault.timeutil import utc_iso
 from gdpr_vault.web import caller, now_of
 
+# A trail position: the events' seq is a BIGINT, so a cursor beyond it is refused up front.
+SeqCursor = Annotated[int, QueryParameter(ge=0, le=2**63 - 1)]
+
 
 def event_out(row: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -59,7 +62,7 @@ class TrailController(Controller):
     async def list_events(
         self,
         client_id: FromQuery[str | None] = None,
-        cursor: Annotated[int, QueryParameter(ge=0)] = 0,
+        cursor: SeqCursor = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return await events_page(client_id, cursor, limit)
@@ -105,7 +108,7 @@ class ClientTrailController(Controller):
     async def list_events(
         self,
         client_id: FromPath[str],
-        cursor: Annotated[int, QueryParameter(ge=0)] = 0,
+        cursor: SeqCursor = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         from gdpr_vault.contracts.service import get_client

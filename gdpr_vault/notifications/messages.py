@@ -367,8 +367,8 @@ def receipt_token(message_id: str) -> str:
 def message_id_of_token(token: str) -> str | None:
     """The message id a receipt token was issued for, or None when it is not ours."""
     message_id, _, _ = token.partition(".")
-    if not message_id or len(token) > 200:
-        return None
+    if not message_id or len(token) > 200 or not token.isascii():
+        return None  # compare_digest refuses non-ASCII str: such a token is simply not ours
     return message_id if hmac.compare_digest(receipt_token(message_id), token) else None
 
 

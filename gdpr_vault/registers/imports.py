@@ -99,6 +99,9 @@ def _parse_json(text: str, errors: ImportErrors) -> tuple[list[Record], str | No
     except ValueError as exc:
         errors.add(0, "body", "json", f"not valid JSON: {exc}")
         return [], None
+    except RecursionError:
+        errors.add(0, "body", "max-depth", "the JSON nests too deeply")
+        return [], None
     if not isinstance(doc, dict) or not isinstance(doc.get("activities"), list):
         errors.add(0, "activities", "required", "a register document has an activities list")
         return [], None
@@ -205,6 +208,9 @@ def _json_cell(value: str, line: int, name: str, errors: ImportErrors) -> list[A
         parsed = json.loads(value)
     except ValueError:
         errors.add(line, name, "json", f"{name} must be a JSON list, as exported")
+        return []
+    except RecursionError:
+        errors.add(line, name, "max-depth", f"{name} nests JSON too deeply")
         return []
     if not isinstance(parsed, list):
         errors.add(line, name, "json", f"{name} must be a JSON list, as exported")
@@ -321,6 +327,9 @@ def parse(payload: bytes, fmt: str | None = None) -> tuple[list[Record], str | N
         text = payload.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         errors.add(0, "body", "utf-8", f"the file is not UTF-8: {exc}")
+        return [], None, errors
+    if "\x00" in text:
+        errors.add(0, "body", "no-nul-character", "the file holds a NUL character")
         return [], None, errors
     if fmt is None:
         fmt = "json" if text.lstrip().startswith("{") else "csv"
