@@ -373,6 +373,28 @@ def _pack(
     )
 
 
+def _first_cause(futures: set[Future[None]]) -> BaseException:
+    """The error that stopped the export: a real one rather than a ``_Cancelled`` it caused."""
+    errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+    real = [e for e in errors if not isinstance(e, _Cancelled)]
+    chosen = (real or errors or [_Cancelled()])[0]
+    assert chosen is not None
+    return chosen
+
+
+def _run_task(task: Any, engine: _Engine) -> None:
+    """Run one task; on failure stop the others at once, from this worker thread.
+
+    Waiting for the main thread to notice (it polls every 0.2 s) let queued tasks keep
+    starting after a failure, so how much a crashed export had finished depended on timing.
+    """
+    try:
+        task.run(engine)
+    except BaseException:
+        engine.stop.set()
+        raise
+
+
 def _run_tasks(
     sources: Sequence[Source], engine: _Engine, workers: int, report: Callable[[], None]
 ) -> None:
@@ -390,7 +412,8 @@ def _run_tasks(
         done, pending = wait(inflight, timeout=0.2 if block else 0, return_when=FIRST_COMPLETED)
         inflight = set(pending)
         for future in done:
-            future.result()  # re-raise a worker's error in this thread
+            if not future.cancelled() and future.exception() is not None:
+                raise _first_cause(done)  # a worker's error, re-raised in this thread
         now = time.monotonic()
         if now - last_report >= 0.25:
             last_report = now
@@ -402,14 +425,18 @@ def _run_tasks(
                 for task in source.tasks(engine):
                     while len(inflight) >= TASKS_PER_WORKER * workers:
                         reap(block=True)
-                    inflight.add(pool.submit(task.run, engine))
+                    inflight.add(pool.submit(_run_task, task, engine))
             while inflight:
                 reap(block=True)
-        except BaseException:
+        except BaseException as failure:
             engine.stop.set()
             for future in inflight:
                 future.cancel()
             wait(inflight)
+            if isinstance(failure, _Cancelled):  # the cause may be in a task reaped later
+                cause = _first_cause(inflight)
+                if not isinstance(cause, _Cancelled):
+                    raise cause from None
             raise
 
 
