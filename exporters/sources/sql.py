@@ -34,7 +34,7 @@ from exporters.journal import Record
 from exporters.redact import redact_url
 from exporters.sources.base import InventoryItem, Sink, payload_root
 from exporters.sources.sql_encoding import _Encoder, _ServerEncoded
-from exporters.sources.sql_readers import _PostgresReader, _Reader, _SqliteReader
+from exporters.sources.sql_readers import _JsonlStreamer, _PostgresReader, _Reader, _SqliteReader
 from exporters.sources.sql_spec import CSV_DIALECT, Spec, SqlOptions, parse_formats, parse_specs
 
 __all__ = ["SqlOptions", "SqlSource", "parse_formats", "parse_specs"]
@@ -73,7 +73,7 @@ class SqlTask:
 
     def _export(self, sink: Sink, reader: _Reader, spec: Spec) -> dict[str, Record]:
         source = self._source
-        if source.formats == ("jsonl",) and reader.streams_jsonl:
+        if source.formats == ("jsonl",) and isinstance(reader, _JsonlStreamer):
             return self._export_streamed(sink, reader, spec)
         identity = source.identity(spec)
         paths = {ext: source.output_path(spec, ext) for ext in source.formats}
@@ -101,7 +101,7 @@ class SqlTask:
         meta = {"rows": encoder.rows, "fields": encoder.fields()}
         return {ext: sink.commit(outs[ext], path, identity, meta) for ext, path in paths.items()}
 
-    def _export_streamed(self, sink: Sink, reader: _Reader, spec: Spec) -> dict[str, Record]:
+    def _export_streamed(self, sink: Sink, reader: _JsonlStreamer, spec: Spec) -> dict[str, Record]:
         """JSON Lines only, from chunks of whole lines the reader already joined (COPY).
 
         Rows are counted with ``bytes.count``, exact without looking at any row in Python: a

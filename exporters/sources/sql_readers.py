@@ -36,23 +36,12 @@ _PG_TYPES: dict[str, tuple[str, str | None]] = {
 class _Reader(ABC):
     """Yields first ``(names, declared types)``, then batches of row tuples."""
 
-    # True when :meth:`jsonl_chunks` can stream JSON Lines without a per-row step in Python.
-    streams_jsonl = False
-
     @abstractmethod
     def rows(self, spec: Spec, itersize: int, formats: Sequence[str] = FORMATS) -> Iterator[Any]:
         """One reader per database driver (PostgreSQL, SQLite).
 
         ``formats`` names the outputs the caller will write, so no work is spent on the others.
         """
-
-    def jsonl_chunks(self, spec: Spec) -> Iterator[Any]:
-        """First a :class:`_ServerEncoded` (column names and types), then ``bytes`` chunks.
-
-        Each chunk holds whole JSON lines, each ending in ``\\n``. Only where
-        :attr:`streams_jsonl` is true.
-        """
-        raise NotImplementedError
 
     def __enter__(self) -> _Reader:
         return self
@@ -124,9 +113,16 @@ _RAW_JSON_TYPES = frozenset({"json", "record"})
 _COPY_JSONL = "COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
 
 
-class _PostgresReader(_Reader):
-    streams_jsonl = True
+class _JsonlStreamer(ABC):
+    """A reader whose driver streams JSON Lines with no per-row step in Python (COPY)."""
 
+    @abstractmethod
+    def jsonl_chunks(self, spec: Spec) -> Iterator[Any]:
+        """First a :class:`_ServerEncoded` (column names and types), then ``bytes`` chunks,
+        each holding whole JSON lines that end in ``\\n``."""
+
+
+class _PostgresReader(_Reader, _JsonlStreamer):
     def __init__(self, conninfo: str, client: str, display: str) -> None:
         import psycopg
 
