@@ -956,18 +956,16 @@ async def _register_titles(change: dict[str, Any]) -> list[tuple[dict[str, str],
     if not named:
         return []
     versions = await registers.versions_as_of(named, None)
-    active = [
-        a
-        for a in named
-        if a in versions and json.loads(versions[a]["data_json"]).get("status") == "active"
-    ]
+    contents = {a: json.loads(versions[a]["data_json"]) for a in named if a in versions}
+    active = [a for a, content in contents.items() if content.get("status") == "active"]
     served = await registers.clients_of(active)
-    titles = []
-    for activity_id in active:
-        content = json.loads(versions[activity_id]["data_json"])
-        title = {"id": activity_id, "reference": content["reference"], "name": content["name"]}
-        titles.append((title, set(served.get(activity_id, []))))
-    return titles
+    return [
+        (
+            {"id": a, "reference": contents[a]["reference"], "name": contents[a]["name"]},
+            set(served.get(a, [])),
+        )
+        for a in active
+    ]
 
 
 def _client_facts(
@@ -1807,9 +1805,7 @@ async def _update_register_entries(
             done[client_id] = {"register_activity_ids": ids}
         return done
     named = list(dict.fromkeys(_loads(change["activity_ids"], [])))
-    statuses = await registers.activity_statuses(named)
-    active_named = [a for a in named if statuses.get(a) == "active"]
-    served = {a: set(c) for a, c in (await registers.clients_of(active_named)).items()}
+    served = {title["id"]: clients for title, clients in await _register_titles(change)}
     used = (
         [
             (item["activity_id"], set(item["client_ids"]))
