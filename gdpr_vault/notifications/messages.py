@@ -162,9 +162,8 @@ def _plain_header(name: str, value: str) -> str:
     return _folded(name, value)
 
 
-@lru_cache(maxsize=16384)
 def _qp_line(line: bytes) -> str:
-    """One line of a quoted-printable body; lines repeat across a fan-out, so they are cached."""
+    """One line of a quoted-printable body, as ``email.contentmanager`` encodes it."""
     return quoprimime.body_encode(line.decode("latin-1"), _MAX_LINE).replace("\n", _CRLF)
 
 
@@ -179,11 +178,28 @@ def _qp(line: bytes) -> str:
     return _qp_line(line)
 
 
+#: Encoded lines by their bytes: a fan-out's notices share most of their lines, so each is
+#: encoded once; cleared when full (a recipient's own lines would otherwise pile up).
+_QP_CACHE: dict[bytes, str] = {}
+_QP_CACHE_MAX = 65_536
+
+
+def _qp_cached(line: bytes) -> str:
+    encoded = _QP_CACHE.get(line)
+    if encoded is None:
+        encoded = _qp(line)
+        if len(_QP_CACHE) >= _QP_CACHE_MAX:
+            _QP_CACHE.clear()
+        _QP_CACHE[line] = encoded
+    return encoded
+
+
 def _qp_body(text: str) -> str:
     # what email.contentmanager does for cte="quoted-printable", line by line (body_encode
     # encodes each line on its own), with the generator's CRLF line ends
     lines = text.encode("utf-8").splitlines()
-    return _CRLF.join([_qp(line) for line in lines]) + _CRLF
+    get = _QP_CACHE.get
+    return _CRLF.join([get(line) or _qp_cached(line) for line in lines]) + _CRLF
 
 
 def _attachment_part(item: Attachment) -> str | None:
@@ -360,7 +376,7 @@ def receipt_key() -> bytes:
 
 
 def receipt_token(message_id: str) -> str:
-    mac = hmac.new(receipt_key(), message_id.encode(), hashlib.sha256).digest()
+    mac = hmac.digest(receipt_key(), message_id.encode(), "sha256")  # one C call
     return f"{message_id}.{base64.urlsafe_b64encode(mac).decode('ascii').rstrip('=')}"
 
 

@@ -25,6 +25,7 @@ from gdpr_vault.notifications import messages
 from gdpr_vault.notifications.messages import Attachment
 from gdpr_vault.notifications.render import Rendered, has_template, render
 from gdpr_vault.notifications.schemas import ManualNoticeIn, ReceiptIn, WebhookEndpointIn
+from gdpr_vault.notifications.slots import SlotRenderer
 from gdpr_vault.notifications.tables import (
     Notice,
     NoticeReceipt,
@@ -51,6 +52,7 @@ __all__ = [
 
 CHANNELS = ("email", "webhook")
 ReceiptMethod = Literal["link", "api", "dpo_entry"]
+Renderer = Callable[[str, str, dict[str, Any]], Rendered]
 ReceiptHook = Callable[[dict[str, Any], datetime], Awaitable[None]]
 _RECEIPT_HOOKS: dict[str, list[ReceiptHook]] = {}
 
@@ -93,8 +95,11 @@ class _Draft:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """One notice before it is written: its row, its messages and the facts it stores."""
+class PreparedNotice:
+    """One notice rendered but not yet written: its row, its messages and the facts it stores.
+
+    What :func:`prepare_notices` returns and :func:`write_notices` writes: a fan-out renders
+    outside its write transaction, so another worker can write meanwhile."""
 
     notice: dict[str, Any]
     drafts: list[_Draft]
@@ -150,7 +155,7 @@ def _notice_public(row: Mapping[str, Any]) -> dict[str, Any]:
         "kind": row["kind"],
         "subject_type": row["subject_type"],
         "subject_id": row["subject_id"],
-        "facts": json.loads(row["facts_json"]) if "facts_json" in row else row["facts"],
+        "facts": row["facts"] if "facts" in row else json.loads(row["facts_json"]),
         "created_at": utc_iso(row["created_at"]),
     }
 
@@ -168,10 +173,11 @@ def _email_draft(
     attachments: Sequence[Attachment],
     now: datetime,
     sender: str,
+    renderer: Renderer,
 ) -> _Draft:
     message_id = new_id("msg")
     url = messages.receipt_url(message_id) if requires_receipt else None
-    rendered = render(
+    rendered = renderer(
         kind,
         language,
         _context(
@@ -220,10 +226,11 @@ def _webhook_draft(
     requires_receipt: bool,
     attachments: Sequence[Attachment],
     now: datetime,
+    renderer: Renderer,
 ) -> _Draft:
     message_id = new_id("msg")
     url = messages.receipt_url(message_id) if requires_receipt else None
-    rendered: Rendered = render(
+    rendered: Rendered = renderer(
         kind,
         language,
         _context(
@@ -279,12 +286,12 @@ def _message_row(notice: Mapping[str, Any], d: _Draft, now: datetime) -> dict[st
     }
 
 
-def _messages_of(p: _Prepared) -> list[dict[str, str]]:
+def _messages_of(p: PreparedNotice) -> list[dict[str, str]]:
     return [{"id": d.id, "channel": d.channel, "sha256": d.sha256} for d in p.drafts]
 
 
 async def _write(
-    prepared: Sequence[_Prepared], *, now: datetime, actor: str, single: bool
+    prepared: Sequence[PreparedNotice], *, now: datetime, actor: str, single: bool
 ) -> list[NoticeRef]:
     """Insert notices and messages in bulk and append their trail evidence.
 
@@ -329,11 +336,11 @@ async def _write(
     ]
 
 
-def _batch_event(chunk: Sequence[_Prepared], *, now: datetime, actor: str) -> dict[str, Any]:
+def _batch_event(chunk: Sequence[PreparedNotice], *, now: datetime, actor: str) -> dict[str, Any]:
     """``notice.queued_batch``: what is common to the notices once, then each notice's ids and
     the SHA-256 of each of its messages."""
 
-    def common(p: _Prepared) -> dict[str, Any]:
+    def common(p: PreparedNotice) -> dict[str, Any]:
         n = p.notice
         return {
             "kind": n["kind"],
@@ -446,7 +453,8 @@ def _prepare_one(
     now: datetime,
     actor: str,
     sender: str,
-) -> _Prepared:
+    renderer: Renderer = render,
+) -> PreparedNotice:
     client = recipients.clients[request.client_id]
     channels = request.channels
     facts = json.loads(json.dumps(dict(request.facts), default=str))  # what templates see
@@ -462,7 +470,7 @@ def _prepare_one(
         "created_at": now,
         "created_by": actor,
     }
-    public = _notice_public(notice)
+    public = _notice_public({**notice, "facts": facts})
     client_view = {"id": client["id"], "legal_name": client["legal_name"]}
     client_language = _language(client.get("language"), "fr")
     drafts: list[_Draft] = []
@@ -481,6 +489,7 @@ def _prepare_one(
                     attachments=request.attachments,
                     now=now,
                     sender=sender,
+                    renderer=renderer,
                 )
             )
     if "webhook" in channels:
@@ -496,11 +505,17 @@ def _prepare_one(
                     requires_receipt=request.requires_receipt,
                     attachments=request.attachments,
                     now=now,
+                    renderer=renderer,
                 )
             )
     if not drafts:
         raise _no_recipient(request.client_id, channels)
-    return _Prepared(notice, drafts, facts)
+    return PreparedNotice(notice, drafts, facts)
+
+
+def _renderer(requests: Sequence[NoticeRequest]) -> Renderer:
+    """Many notices render through groups (``slots.py``); one renders directly."""
+    return SlotRenderer() if len(requests) > 1 else render
 
 
 async def _plan(requests: Sequence[NoticeRequest]) -> _Recipients:
@@ -514,13 +529,31 @@ async def _plan(requests: Sequence[NoticeRequest]) -> _Recipients:
     return recipients
 
 
-async def _prepare(
+async def prepare_notices(
     requests: Sequence[NoticeRequest], *, now: datetime, actor: str
-) -> list[_Prepared]:
-    """Everything ``queue_notices`` writes, computed without writing (dry runs use it)."""
+) -> list[PreparedNotice]:
+    """Every notice :func:`queue_notices` would write, rendered and hashed but not written;
+    the same refusals (``no-recipient`` and the rest) before anything is rendered."""
+    if not requests:
+        return []
     recipients = await _plan(requests)
     sender = get_settings().smtp_from
-    return [_prepare_one(r, recipients, now=now, actor=actor, sender=sender) for r in requests]
+    renderer = _renderer(requests)
+    return [
+        _prepare_one(r, recipients, now=now, actor=actor, sender=sender, renderer=renderer)
+        for r in requests
+    ]
+
+
+async def write_notices(
+    prepared: Sequence[PreparedNotice], *, now: datetime, actor: str
+) -> list[NoticeRef]:
+    """Write prepared notices (call inside ``db.transaction()``): rows in bulk, and one
+    ``notice.queued_batch`` event per :data:`BATCH` notices (``notice.queued`` for one)."""
+    refs: list[NoticeRef] = []
+    for chunk in _chunks(prepared):
+        refs.extend(await _write(chunk, now=now, actor=actor, single=len(prepared) == 1))
+    return refs
 
 
 async def queue_notices(
@@ -530,17 +563,21 @@ async def queue_notices(
 
     Per notice exactly what :func:`queue_notice` does (same rows, same bytes and SHA-256, the
     same ``no-recipient`` refusal, which refuses the whole call before anything is written),
-    with one query each for the clients, their contacts and their webhook endpoints, compiled
-    templates, bulk inserts and one trail event per :data:`BATCH` notices. Returns the refs in
-    the requests' order.
+    with one query each for the clients, their contacts and their webhook endpoints, grouped
+    rendering (``slots.py``), bulk inserts and one trail event per :data:`BATCH` notices.
+    Returns the refs in the requests' order.
     """
     if not requests:
         return []
-    recipients = await _plan(requests)
+    recipients = await _plan(requests)  # every refusal before anything is rendered
     sender = get_settings().smtp_from
+    renderer = _renderer(requests)
     refs: list[NoticeRef] = []
     for batch in _chunks(requests):  # render and write a batch at a time: bounded memory
-        prepared = [_prepare_one(r, recipients, now=now, actor=actor, sender=sender) for r in batch]
+        prepared = [
+            _prepare_one(r, recipients, now=now, actor=actor, sender=sender, renderer=renderer)
+            for r in batch
+        ]
         refs.extend(await _write(prepared, now=now, actor=actor, single=len(requests) == 1))
     return refs
 
@@ -636,7 +673,8 @@ async def queue_dpo_alert(
         "message/rfc822",
         messages.sha256_hex(content),
     )
-    refs = await _write([_Prepared(notice, [draft], facts)], now=now, actor="system", single=True)
+    prepared = PreparedNotice(notice, [draft], facts)
+    refs = await _write([prepared], now=now, actor="system", single=True)
     return refs[0].notice_id
 
 
@@ -909,7 +947,7 @@ async def manual_notice(
         requires_receipt=data.requires_receipt,
     )
     if dry_run:
-        (prepared,) = await _prepare([request], now=now, actor=actor)
+        (prepared,) = await prepare_notices([request], now=now, actor=actor)
         return {
             "dry_run": True,
             "messages": [

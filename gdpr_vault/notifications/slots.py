@@ -1,0 +1,270 @@
+"""Fan-out rendering: notices that differ only in their recipients' own values are rendered
+once per group, with slots, and each notice fills its slots in.
+
+Why: one sub-processor change goes to thousands of clients whose notices differ only in whom
+they address (names, ids, links). Jinja costs a full render per notice; filling slots into a
+group's rendered text costs a few microseconds. That is only the same text when the templates
+print those values verbatim (HTML-escaped in HTML templates) or merely test whether they are
+set, so :func:`template_violations` proves it from each template's syntax tree and a kind
+whose templates fail the proof is rendered notice by notice, as before. Tests run every
+grouped render beside the direct one and compare them (:data:`VERIFY`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jinja2 import Template, nodes
+from markupsafe import escape
+
+from gdpr_vault.notifications.render import Rendered, environment, render, templates
+
+#: Context paths that hold a recipient's own values: what a group leaves as slots.
+RECIPIENT_PATHS = (
+    "recipient.name",
+    "client.id",
+    "client.legal_name",
+    "notice.id",
+    "notice.client_id",
+    "receipt_url",
+)
+#: Per-recipient context a grouped render never reads (its facts, fully per notice).
+HIDDEN_PATHS = ("notice.facts",)
+#: Set by the tests: every grouped render is compared with a direct one (AssertionError).
+VERIFY = False
+
+_FACT_SLOTS: dict[str, tuple[str, ...]] = {}
+# A sentinel cannot come from the data: NUL is refused at the API and the nonce is per process.
+_NONCE = secrets.token_hex(8)
+_SENTINEL = re.compile(f"\x00{_NONCE}:([0-9]+)\x00")
+_UNSAFE_NODES = (
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Block,
+    nodes.EvalContextModifier,
+    nodes.ContextReference,
+    nodes.DerivedContextReference,
+)
+
+
+def declare_fact_slots(kind: str, paths: Sequence[str]) -> None:
+    """Name the facts of ``kind`` that differ per client (dotted paths under ``facts``), so a
+    fan-out groups notices on everything else; facts not named here are part of the group."""
+    _FACT_SLOTS[kind] = tuple(dict.fromkeys((*_FACT_SLOTS.get(kind, ()), *paths)))
+
+
+def slot_paths(kind: str) -> tuple[str, ...]:
+    return RECIPIENT_PATHS + tuple(f"facts.{p}" for p in _FACT_SLOTS.get(kind, ()))
+
+
+# --- the proof -------------------------------------------------------------------------------
+
+
+def _load_path(node: nodes.Node) -> tuple[str, ...] | None:
+    """``a.b["c"]`` as ``("a", "b", "c")``; None for anything but a constant access chain."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load":
+            parts.append(node.name)
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def _walk(
+    node: nodes.Node,
+    parent: nodes.Node | None,
+    field: str | None,
+    slots: Sequence[tuple[str, ...]],
+    hidden: Sequence[tuple[str, ...]],
+) -> Iterator[str]:
+    roots = {path[0] for path in (*slots, *hidden)}
+    if isinstance(node, _UNSAFE_NODES):
+        yield f"line {node.lineno}: {type(node).__name__} (reads the context out of sight)"
+        return
+    if isinstance(node, nodes.Name) and node.ctx != "load" and node.name in roots:
+        yield f"line {node.lineno}: {node.name!r} is rebound"
+        return
+    path = _load_path(node)
+    if path is not None:
+        for other in (*slots, *hidden):
+            depth = min(len(path), len(other))
+            if path[:depth] != other[:depth]:
+                continue  # unrelated
+            verbatim = isinstance(parent, nodes.Output) or (
+                isinstance(parent, nodes.If) and field == "test"
+            )
+            if path == other and other in slots and verbatim:
+                continue
+            yield f"line {node.lineno}: {'.'.join(path)} is used other than printed or tested"
+        return
+    for name, value in node.iter_fields():
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, nodes.Node):
+                yield from _walk(child, node, name, slots, hidden)
+
+
+def template_violations(source: str, slots: Sequence[str]) -> list[str]:
+    """Why a template's output is not its slotted render with the slots filled in; empty when
+    every use of a slot path is ``{{ path }}`` or ``{% if path %}``."""
+    tree = environment().parse(source)
+    as_tuples = [tuple(s.split(".")) for s in slots]
+    hidden = [tuple(h.split(".")) for h in HIDDEN_PATHS]
+    return list(_walk(tree, None, None, as_tuples, hidden))
+
+
+@cache
+def slottable(kind: str, language: str, slots: tuple[str, ...]) -> bool:
+    """Whether every template of ``kind`` in ``language`` passes :func:`template_violations`."""
+    env = environment()
+    _, *compiled = templates(kind, language)
+    assert env.loader is not None
+    for template in compiled:
+        if template is None:
+            continue
+        assert template.name is not None
+        source, _, _ = env.loader.get_source(env, template.name)
+        if "\x00" in source or template_violations(source, slots):
+            return False
+    return True
+
+
+# --- grouping and filling ----------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _get(context: Mapping[str, Any], path: Sequence[str]) -> Any:
+    value: Any = context
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _replaced(context: Mapping[str, Any], path: Sequence[str], value: Any) -> dict[str, Any]:
+    """A copy of ``context`` with ``path`` set to ``value``, copying only the dicts on the path."""
+    copy = dict(context)
+    head, *rest = path
+    copy[head] = _replaced(context[head], rest, value) if rest else value
+    return copy
+
+
+def _parts(text: str) -> list[str | int]:
+    """``"a<slot 3>b"`` as ``["a", 3, "b"]``: literal text at even places, slot numbers between."""
+    pieces = _SENTINEL.split(text)
+    return [int(p) if i % 2 else p for i, p in enumerate(pieces)]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One template's slotted output, and whether Jinja escaped the values it printed."""
+
+    parts: list[str | int]
+    escaped: bool
+
+    def fill(self, values: Sequence[str], escaped: Sequence[str]) -> str:
+        chosen = escaped if self.escaped else values
+        return "".join([chosen[p] if isinstance(p, int) else p for p in self.parts])
+
+
+@dataclass(frozen=True)
+class _Group:
+    language: str
+    subject: _Part
+    text: _Part
+    html: _Part | None
+
+
+def _slotted(template: Template, context: dict[str, Any]) -> _Part:
+    env = template.environment
+    assert template.name is not None
+    escaped = env.autoescape(template.name) if callable(env.autoescape) else env.autoescape
+    return _Part(_parts(template.render(context)), bool(escaped))
+
+
+class SlotRenderer:
+    """Renders many notices, each group of identical ones once; one instance per fan-out (its
+    groups live as long as it does). Call it as :func:`render.render` is called."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], _Group | None] = {}
+
+    @property
+    def groups(self) -> int:
+        """How many groups were rendered (each one full Jinja render)."""
+        return len(self._groups)
+
+    def __call__(self, kind: str, language: str, context: dict[str, Any]) -> Rendered:
+        rendered = self._render(kind, language, context)
+        if VERIFY:
+            direct = render(kind, language, context)
+            assert rendered == direct, f"grouped render of {kind} differs:\n{rendered}\n{direct}"
+        return rendered
+
+    def _render(self, kind: str, language: str, context: dict[str, Any]) -> Rendered:
+        slots = slot_paths(kind)
+        if not slottable(kind, language, slots):
+            return render(kind, language, context)
+        values: list[str] = []
+        slotted = context
+        for number, path in enumerate(slots):
+            parts = path.split(".")
+            value = _get(context, parts)
+            if isinstance(value, str) and value:  # empty or absent values stay in the group key
+                slotted = _replaced(slotted, parts, f"\x00{_NONCE}:{number}\x00")
+                values.append(value)
+            else:
+                values.append("")
+        for path in HIDDEN_PATHS:
+            parts = path.split(".")
+            if _get(slotted, parts) is not _MISSING:
+                slotted = _replaced(slotted, parts, None)
+        key = (kind, language, repr(slotted))
+        if key not in self._groups:
+            used = sum(1 for v in values if v)
+            self._groups[key] = self._group(kind, language, slotted, key[2], used)
+        group = self._groups[key]
+        if group is None:
+            return render(kind, language, context)
+        escaped = [str(escape(v)) for v in values]
+        return Rendered(
+            group.language,
+            " ".join(group.subject.fill(values, escaped).split()),
+            group.text.fill(values, escaped),
+            group.html.fill(values, escaped) if group.html is not None else None,
+        )
+
+    @staticmethod
+    def _group(
+        kind: str, language: str, slotted: dict[str, Any], key: str, used: int
+    ) -> _Group | None:
+        if key.count(_NONCE) != used:  # a value imitates a slot: no grouping
+            return None
+        resolved, subject, text, html = templates(kind, language)
+        return _Group(
+            resolved,
+            _slotted(subject, slotted),
+            _slotted(text, slotted),
+            _slotted(html, slotted) if html is not None else None,
+        )

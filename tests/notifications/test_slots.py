@@ -1,0 +1,175 @@
+"""Grouped rendering (``notifications/slots.py``): the proof that templates print recipients'
+values verbatim, and grouped output equal to a direct render for awkward values."""
+
+from __future__ import annotations
+
+import copy
+import glob
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from gdpr_vault.notifications import slots
+from gdpr_vault.notifications.render import TEMPLATES_DIR, has_template, render
+from gdpr_vault.subprocessors import service as subprocessors  # declares its fact slots
+
+PATHS = slots.slot_paths("subprocessor.change")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ client.legal_name }} {{ recipient.name }}",
+        "{% if receipt_url %}<a href='{{ receipt_url }}'>x</a>{% endif %}",
+        "{% if facts.kind == 'add' %}{{ facts.objection.url }}{% endif %}",
+        "{{ facts['objection']['url'] }} {{ facts.objection.window.fr }}",
+        "{% for a in facts.activities %}{{ a }} {{ notice.id }}{% endfor %}",
+        "{% if x %}{% elif receipt_url %}{{ receipt_url }}{% endif %}",
+    ],
+)
+def test_verbatim_uses_pass(source):
+    assert slots.template_violations(source, PATHS) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ client.legal_name | upper }}",
+        "{{ client.legal_name ~ '!' }}",
+        "{% if client.legal_name == 'ACME' %}x{% endif %}",
+        "{% if not receipt_url %}x{% endif %}",
+        "{{ receipt_url[:10] }}",
+        "{{ client.legal_name.split()[0] }}",
+        "{% set c = client %}{{ c.legal_name }}",
+        "{{ client }}",
+        "{{ facts.objection }}",
+        "{{ facts.objection | attr('url') }}",
+        "{{ notice.facts.kind }}",
+        "{% for client in [1] %}{{ client }}{% endfor %}",
+        "{% include 'manual.fr.txt' %}",
+        "{% macro m() %}{{ recipient.name }}{% endmacro %}{{ m() }}",
+        "{% autoescape false %}{{ recipient.name }}{% endautoescape %}",
+        "{{ receipt_url if receipt_url else '' }}",
+    ],
+)
+def test_other_uses_are_refused(source):
+    assert slots.template_violations(source, PATHS), source
+
+
+def _kinds() -> list[str]:
+    names = (Path(p).name for p in glob.glob(str(TEMPLATES_DIR / "*.subject.txt")))
+    return sorted({n.rsplit(".", 3)[0] for n in names})
+
+
+def test_the_fan_out_notice_is_grouped_and_every_kind_is_decided():
+    for language in ("fr", "en"):
+        assert slots.slottable("subprocessor.change", language, PATHS)
+    for kind in _kinds():
+        for language in ("fr", "en"):
+            if has_template(kind, language):
+                assert slots.slottable(kind, language, slots.slot_paths(kind)) in (True, False)
+
+
+FACTS = {
+    "activities": ["hosting", "support <level 2>"],
+    "change_id": "spc_01m85c33emmyp8w11at3qrgms6",
+    "data_categories": ["identité & contact"],
+    "effective_date": "2026-05-01",
+    "hosting_locations": ["FR", "DE"],
+    "kind": "add",
+    "objection": {
+        "clause": "seed 004 DPA, Sous-traitance ultérieure",
+        "extended_to_working_day": True,
+        "from": "receipt",
+        "in_writing_with_reasons": True,
+        "silence_means_acceptance": True,
+        "time_zone": "Europe/Paris",
+        "url": "https://vault.example/api/v1/clients/cli_1/subprocessor-changes/spc_1/objection",
+        "window": {"en": "1 month", "fr": "1 mois"},
+    },
+    "outside_eea": [],
+    "register_activities": [{"id": "act_1", "reference": "R-1", "name": "Paie & RH"}],
+    "replaces": None,
+    "subprocessor": {
+        "address": "12 rue de la Paix, 75002 Paris",
+        "contact": "dpo@nuage.example",
+        "country": "FR",
+        "id": "sub_1",
+        "legal_name": "Nuage <Souverain> SAS",
+        "registration_id": "",
+    },
+    "summary": "",
+    "transfer_mechanism": None,
+}
+
+AWKWARD = [
+    "Société Générale & Fils",
+    '<script>alert("x")</script>',
+    "O'Brien   &   Co",
+    "",
+    "Ünïcödé " * 20,
+    "{{ not a template }}",
+    "=?utf-8?q?x?=",
+    "line\nbreak",
+]
+
+
+def _context(number: int, name: str, receipt: str | None, url: str | None) -> dict:
+    facts = copy.deepcopy(FACTS)
+    if url is None:
+        del facts["objection"]["url"]
+    else:
+        facts["objection"]["url"] = url
+    notice = {
+        "id": f"ntc_{number:026d}",
+        "client_id": f"cli_{number:026d}",
+        "kind": "subprocessor.change",
+        "subject_type": "subprocessor_change",
+        "subject_id": "spc_1",
+        "facts": facts,
+        "created_at": "2026-03-02T09:00:00Z",
+    }
+    return {
+        "facts": facts,
+        "notice": notice,
+        "client": {"id": notice["client_id"], "legal_name": name},
+        "recipient": {"name": name[::-1]},
+        "receipt_url": receipt,
+        "processor_name": "Vault & Co",
+        "language": "fr",
+    }
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_grouped_render_equals_the_direct_one(language):
+    renderer = slots.SlotRenderer()
+    nonce = f"\x00{slots._NONCE}:0\x00"
+    for number, name in enumerate([*AWKWARD, nonce, f"x{nonce}y"]):
+        for receipt in (f"https://vault.example/r/msg_{number}.tok&en", None, ""):
+            for url in (f"https://vault.example/o/{name}", None, ""):
+                context = _context(number, name, receipt, url)
+                if url is None:  # a missing fact fails both ways (StrictUndefined)
+                    with pytest.raises(UndefinedError):
+                        render("subprocessor.change", language, context)
+                    with pytest.raises(UndefinedError):
+                        renderer("subprocessor.change", language, context)
+                    continue
+                expected = render("subprocessor.change", language, context)
+                assert renderer("subprocessor.change", language, context) == expected
+
+
+def test_recipients_with_the_same_terms_share_one_group():
+    renderer = slots.SlotRenderer()
+    for number in range(50):
+        context = _context(number, f"Client {number} & fils", f"https://r/{number}", f"/o/{number}")
+        renderer("subprocessor.change", "fr", context)
+    assert renderer.groups == 1
+    other = _context(99, "Client 99", "https://r/99", "/o/99")
+    other["facts"]["objection"]["window"] = {"en": "15 days", "fr": "15 jours"}
+    renderer("subprocessor.change", "fr", other)
+    assert renderer.groups == 2
+
+
+def test_subprocessor_module_declares_the_objection_link_as_its_slot():
+    assert "facts.objection.url" in slots.slot_paths(subprocessors.NOTICE_KIND)
