@@ -27,6 +27,7 @@ from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.notifications import service as notifications
+from gdpr_vault.notifications import slots
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.registers import service as registers
 from gdpr_vault.settings import get_settings
@@ -1087,20 +1088,16 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
 
 
 async def _terms_as_published(rows: Sequence[dict[str, Any]]) -> dict[str, ClientTerms]:
-    """Each state row's terms as recorded at publication (contract and terms version)."""
-    current = await clients_terms([r["client_id"] for r in rows])
+    """Each state row's terms as recorded at publication (contract and terms version), read
+    by version: a contract amended or ended since still gets the terms it was notified under."""
+    pairs = [(r["contract_id"], r["terms_version"]) for r in rows]
+    texts = await contracts.terms_texts(pairs)
     found: dict[str, ClientTerms] = {}
-    for row in rows:
-        ct = current[row["client_id"]]
-        if (
-            isinstance(ct, rules.RuleError)
-            or ct.contract_id != row["contract_id"]
-            or ct.version != row["terms_version"]
-        ):  # amended or ended since publication: the notice states the published terms
-            version = await contracts.terms_version(row["contract_id"], row["terms_version"])
-            terms = load_terms(version["terms"])
-            ct = ClientTerms(row["client_id"], row["contract_id"], row["terms_version"], terms)
-        found[row["id"]] = ct
+    for row, pair in zip(rows, pairs, strict=True):
+        if pair not in texts:
+            raise NotFound(f"terms version {pair[1]} of contract {pair[0]} not found")
+        terms = _parse_terms(texts[pair])
+        found[row["id"]] = ClientTerms(row["client_id"], row["contract_id"], pair[1], terms)
     return found
 
 
@@ -1143,29 +1140,27 @@ async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
     return linked
 
 
-async def _notify(
-    change: dict[str, Any], client_ids: Sequence[str], actor: str, now: datetime
-) -> int:
-    """Queue the notices of these clients that have none yet and link them to their state rows
-    (inside the caller's transaction); returns how many were queued. Idempotent: a client whose
-    notice is linked, or to which the change no longer applies, is skipped."""
+async def _unnotified(change_id: str, client_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The state rows of these clients that have no notice yet and that the change applies to."""
     c = SubprocessorChangeClient
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(client_ids):
         rows.extend(
             await c.select(c.id, c.client_id, c.contract_id, c.terms_version, c.resolution)
-            .where(
-                (c.change == change["id"]) & where_in(c.client_id, chunk) & c.notice_id.is_null()
-            )
+            .where((c.change == change_id) & where_in(c.client_id, chunk) & c.notice_id.is_null())
             .order_by(c.id)
         )
-    rows = [r for r in rows if _applies(r)]
-    if not rows:
-        return 0
+    return [r for r in rows if _applies(r)]
+
+
+async def _prepare_notices(
+    change: dict[str, Any], rows: Sequence[dict[str, Any]], actor: str, now: datetime
+) -> list[notifications.PreparedNotice]:
+    """These state rows' notices, rendered and hashed (reads only)."""
     facts = _loads(change["facts_json"], {})
     terms = await _terms_as_published(rows)
     titles = await _register_titles(change)
-    refs = await notifications.queue_notices(
+    return await notifications.prepare_notices(
         [
             notifications.NoticeRequest(
                 client_id=r["client_id"],
@@ -1179,35 +1174,74 @@ async def _notify(
         now=now,
         actor=actor,
     )
-    pairs = [(r["id"], ref.notice_id) for r, ref in zip(rows, refs, strict=True)]
+
+
+async def _write_notices(
+    change_id: str,
+    pending: Sequence[tuple[dict[str, Any], notifications.PreparedNotice]],
+    actor: str,
+    now: datetime,
+) -> int:
+    """Write prepared notices and link each to its state row, inside the caller's transaction;
+    a row linked meanwhile by another worker rolls the whole attempt back."""
+    refs = await notifications.write_notices([p for _, p in pending], now=now, actor=actor)
+    pairs = [(r["id"], ref.notice_id) for (r, _), ref in zip(pending, refs, strict=True)]
     linked = await _link_notices(pairs, now)
-    if linked != len(rows):  # another worker linked some meanwhile: roll this attempt back
+    if linked != len(pending):  # another worker linked some meanwhile: roll this attempt back
         raise Conflict("these clients were notified concurrently", rule="concurrent-fan-out")
     await trail.append(
         now=now,
         actor=actor,
         action="subprocessor.change.notified",
         subject_type="subprocessor_change",
-        subject_id=change["id"],
+        subject_id=change_id,
         details={
-            "clients": len(rows),
-            "clients_digest": _digest(r["client_id"] for r in rows),
+            "clients": len(pending),
+            "clients_digest": _digest(r["client_id"] for r, _ in pending),
             "notices_digest": _digest(ref.notice_id for ref in refs),
         },
     )
-    return len(rows)
+    return len(pending)
+
+
+async def _notify(
+    change: dict[str, Any], client_ids: Sequence[str], actor: str, now: datetime
+) -> int:
+    """Queue the notices of these clients that have none yet and link them to their state rows
+    (inside the caller's transaction); returns how many were queued."""
+    rows = await _unnotified(change["id"], client_ids)
+    if not rows:
+        return 0
+    prepared = await _prepare_notices(change, rows, actor, now)
+    return await _write_notices(change["id"], list(zip(rows, prepared, strict=True)), actor, now)
+
+
+async def _published_change(change_id: str) -> dict[str, Any] | None:
+    change = await SubprocessorChange.select().where(SubprocessorChange.id == change_id).first()
+    return change if change is not None and change["status"] == "published" else None
 
 
 async def notify_batch(change_id: str, client_ids: Sequence[str], actor: str, now: datetime) -> int:
-    """The fan-out job: one batch of a published change's notices in one transaction.
+    """The fan-out job: one batch of a published change's notices.
 
-    Safe to run again after a crash (clients already linked to a notice are skipped) and a
-    no-op once the change is abandoned or the clients are excluded."""
+    The notices are rendered before the write transaction, so workers on both cores render
+    at once while one of them writes (SQLite has one writer); the transaction then writes
+    only the clients still unnotified and still concerned, read again under its lock (their
+    notices as rendered a moment before, as if the job had run then). Safe to run again after
+    a crash (clients already linked to a notice are skipped) and a no-op once
+    the change is abandoned or the clients are excluded."""
+    change = await _published_change(change_id)
+    rows = await _unnotified(change_id, client_ids) if change else []
+    if change is None or not rows:
+        return 0
+    notices = await _prepare_notices(change, rows, actor, now)
+    prepared = {r["id"]: p for r, p in zip(rows, notices, strict=True)}
     async with db.transaction():
-        change = await SubprocessorChange.select().where(SubprocessorChange.id == change_id).first()
-        if change is None or change["status"] != "published":
+        if await _published_change(change_id) is None:
             return 0
-        return await _notify(change, client_ids, actor, now)
+        still = await _unnotified(change_id, client_ids)
+        pending = [(r, prepared[r["id"]]) for r in still if r["id"] in prepared]
+        return await _write_notices(change_id, pending, actor, now) if pending else 0
 
 
 # -- receipts and windows ---------------------------------------------------------------------
@@ -1286,6 +1320,9 @@ async def on_notice_received(notice: dict[str, Any], received_at: datetime) -> N
 
 
 notifications.register_receipt_hook(NOTICE_KIND, on_notice_received)
+# The one fact that differs between the clients of a change with the same terms: a fan-out
+# renders each group of such clients once (notifications/slots.py).
+slots.declare_fact_slots(NOTICE_KIND, ["objection.url"])
 
 
 async def record_receipt(

@@ -3,6 +3,7 @@ its batch with ``queue_notices`` and links the notices; re-runs and abandonment 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -126,3 +127,72 @@ async def test_a_client_nobody_would_hear_is_refused_up_front(api, tokens, clock
     assert await SubprocessorChangeClient.count() == 0 and await Notice.count() == 0
     events = await TrailEvent.select().where(TrailEvent.action == "subprocessor.change.published")
     assert events == []
+
+
+async def test_a_batch_notified_meanwhile_by_another_worker_is_not_written_twice(
+    api, tokens, clock, through_jobs, monkeypatch
+):
+    """Jobs render before their write transaction: a worker that wrote the same clients in
+    between wins, and the late one writes nothing (no second notice, no second event)."""
+    clients = [tokens.client_a_id, tokens.client_b_id]
+    change_id, published = await _published(api, tokens, clients)
+    assert published.status_code == 200, published.text
+    render = service._prepare_notices
+    raced = []
+
+    async def render_then_lose_the_race(change, rows, actor, now):
+        prepared = await render(change, rows, actor, now)
+        if actor == "late":  # the other worker: same batch, rendered and written first
+            raced.append(await service.notify_batch(change_id, clients, "other", now))
+        return prepared
+
+    monkeypatch.setattr(service, "_prepare_notices", render_then_lose_the_race)
+    assert await service.notify_batch(change_id, clients, "late", clock()) == 0
+    assert raced == [2]
+    assert await Notice.count() == 2
+    rows = await SubprocessorChangeClient.select()
+    assert {r["notice_id"] for r in rows} == {n["id"] for n in await Notice.select()}
+    events = await TrailEvent.select().where(TrailEvent.action == "subprocessor.change.notified")
+    assert [e["actor"] for e in events] == ["other"]
+
+
+async def test_abandoned_between_rendering_and_writing_sends_nothing(
+    api, tokens, clock, through_jobs, monkeypatch
+):
+    clients = [tokens.client_a_id, tokens.client_b_id]
+    change_id, published = await _published(api, tokens, clients)
+    assert published.status_code == 200, published.text
+    render = service._prepare_notices
+
+    async def render_then_abandon(change, rows, actor, now):
+        prepared = await render(change, rows, actor, now)
+        await service.abandon_change(change_id, "the provider withdrew", "dpo", now)
+        return prepared
+
+    monkeypatch.setattr(service, "_prepare_notices", render_then_abandon)
+    assert await service.notify_batch(change_id, clients, "test", clock()) == 0
+    assert await Notice.count() == 0
+
+
+async def test_workers_running_at_once_notify_every_client_once(api, tokens, clock, monkeypatch):
+    """Three job loops at once over a fan-out in batches of two: each client once, the trail
+    intact (on PostgreSQL the loops overlap for real; SQLite queues their writes)."""
+    monkeypatch.setattr(service, "INLINE_FAN_OUT", 1)
+    monkeypatch.setattr(service, "NOTIFY_BATCH", 2)
+    clients = [tokens.client_a_id, tokens.client_b_id]
+    for number in range(5):
+        clients.append((await make_client(api, tokens.dpo, legal_name=f"Client {number}"))["id"])
+    _, published = await _published(api, tokens, clients)
+    assert published.status_code == 200, published.text
+
+    async def worker(name: str) -> None:
+        while await run_one(name, clock(), 300):
+            pass
+
+    await asyncio.gather(*(worker(f"w{i}") for i in range(3)))
+    notices = await Notice.select(Notice.client_id)
+    assert sorted(n["client_id"] for n in notices) == sorted(clients)
+    rows = await SubprocessorChangeClient.select()
+    assert {r["state"] for r in rows} == {"notified"}
+    assert {j["status"] for j in await Job.select(Job.status)} == {"done"}
+    assert (await trail.verify_chain()).ok
