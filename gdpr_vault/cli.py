@@ -42,6 +42,14 @@ async def _migrate_quiet() -> None:
     await migrate(quiet=True)
 
 
+def _migrate_then(code: int) -> Callable[[], Awaitable[int]]:
+    async def go() -> int:
+        await _migrate_quiet()
+        return code
+
+    return go
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     async def go() -> int:
         await _migrate_quiet()
@@ -106,13 +114,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_processes(count: int, once: bool) -> int:
+    """Run ``count`` single-process workers as children and wait for them; SIGINT and SIGTERM
+    are passed on. Jobs are claimed with leases (``jobs/queue.py``), so they share the queue
+    safely; the worst exit code wins."""
+    import subprocess
+
+    command = [sys.executable, "-m", "gdpr_vault.cli", "worker", "--processes", "1", "--migrated"]
+    children = [subprocess.Popen([*command, *(["--once"] if once else [])]) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    return max(child.wait() for child in children)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from gdpr_vault.jobs.worker import run_worker
+    from gdpr_vault.logs import configure_logging
 
     settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    processes = settings.worker_processes if args.processes is None else args.processes
+    if processes < 1:
+        _err("--processes must be at least 1")
+        return 2
+    if processes > 1:
+        code = _run(_migrate_then(0))  # once, before the children start
+        return code or _worker_processes(processes, args.once)
 
     async def go() -> int:
-        await _migrate_quiet()
+        if not args.migrated:
+            await _migrate_quiet()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -249,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run background jobs")
     worker.add_argument("--once", action="store_true", help="stop when nothing is due")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        help="worker processes to run (default WORKER_PROCESSES, 1); one per core is the most "
+        "a fan-out can use",
+    )
+    worker.add_argument("--migrated", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)

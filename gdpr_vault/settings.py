@@ -33,6 +33,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     worker_in_process: bool = True
     worker_poll_seconds: float = 1.0
+    worker_processes: int = 1
     job_lease_seconds: int = 300
     checkpoint_interval_seconds: int = 3600
     processor_name: str = "gdpr-vault processor"
@@ -107,6 +108,7 @@ class Settings:
             max_body_bytes=int(e.get("MAX_BODY_BYTES", "1048576")),
             worker_in_process=_bool(e.get("WORKER_IN_PROCESS"), True),
             worker_poll_seconds=float(e.get("WORKER_POLL_SECONDS", "1.0")),
+            worker_processes=max(1, int(e.get("WORKER_PROCESSES", "1"))),
             job_lease_seconds=int(e.get("JOB_LEASE_SECONDS", "300")),
             checkpoint_interval_seconds=int(e.get("CHECKPOINT_INTERVAL_SECONDS", "3600")),
             processor_name=e.get("PROCESSOR_NAME", "gdpr-vault processor"),

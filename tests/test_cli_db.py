@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -51,3 +52,43 @@ def test_demo_then_verify_trail():
     verify = gdpr_vault("verify-trail")
     assert verify.returncode == 0, verify.stderr
     assert json.loads(verify.stdout)["ok"] is True
+
+
+@pytest.mark.usefixtures("db")
+def test_worker_processes_share_the_queue_and_stop_when_idle():
+    """``worker --processes 2 --once``: two child processes, one migration, the periodic
+    checkpoint scheduled and run once between them, and exit 0 when nothing is left."""
+    result = gdpr_vault("worker", "--processes", "2", "--once")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    started = {
+        match.group(1)
+        for line in output.splitlines()
+        if "worker.started" in line and (match := re.search(r'worker"?[=:] ?"?([^"\s,}]+)', line))
+    }
+    assert len(started) == 2, output
+    trail = gdpr_vault("verify-trail")
+    assert trail.returncode == 0, trail.stderr
+    jobs = subprocess.run(
+        [sys.executable, "-c", _COUNT_CHECKPOINTS],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=True,
+    )
+    assert jobs.stdout.split() == ["1", "done"]
+
+
+_COUNT_CHECKPOINTS = """
+import asyncio
+from gdpr_vault.jobs.tables import Job
+rows = asyncio.run(Job.select(Job.status).where(Job.kind == "trail.checkpoint").run())
+print(len(rows), *{r["status"] for r in rows})
+"""
+
+
+def test_worker_refuses_zero_processes():
+    result = gdpr_vault("worker", "--processes", "0")
+    assert result.returncode == 2
+    assert "--processes" in result.stderr
