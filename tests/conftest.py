@@ -26,6 +26,7 @@ def _pg_admin_dsn() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "uses_db: needs the service database")
+    config.addinivalue_line("markers", "other_loop: reaches the database from another loop")
     var_dir = Path(tempfile.mkdtemp(prefix="gdpr-vault-test-"))
     _STATE["var_dir"] = str(var_dir)
     if os.environ.get("GDPR_VAULT_TEST_DB") == "postgres":
@@ -36,7 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
         _STATE["pg_db"] = name
         base = _pg_admin_dsn().rsplit("/", 1)[0]
-        url = f"{base}/{name}"
+        # Tests query outside a pool (one connection per query): skip the refused TLS attempt.
+        url = f"{base}/{name}?sslmode=disable"
     else:
         url = f"sqlite:///{var_dir / 'test.sqlite3'}"
     os.environ["DATABASE_URL"] = url
@@ -45,6 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from gdpr_vault.settings import Settings, set_settings
 
     set_settings(Settings.from_env())
+    from gdpr_vault.notifications import slots
+
+    slots.VERIFY = True  # every grouped render in every test is checked against a direct one
     from gdpr_vault.migrate import migrate
 
     asyncio.run(migrate())
@@ -66,13 +71,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[None]:
-    """An empty database for this test (tables emptied, schema kept)."""
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """An empty database for this test (tables emptied, schema kept).
+
+    On PostgreSQL the test's queries go through a pool in its event loop, as the service's
+    do (without one, each query opened a new connection: minutes over the suite). Tests that
+    reach the database from another loop (a live server thread, ``asyncio.run``) are marked
+    ``other_loop`` and go without.
+    """
+    from gdpr_vault import db as database
     from gdpr_vault.tables import ALL_TABLES
 
+    pooled = database.is_postgres() and request.node.get_closest_marker("other_loop") is None
+    if pooled:
+        await database.start_pool()
     for table in reversed(ALL_TABLES):
         await table.delete(force=True)
     yield
+    if pooled:
+        await database.close_pool()
 
 
 @pytest.fixture

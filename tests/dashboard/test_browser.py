@@ -20,6 +20,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from gdpr_vault.app import create_app
 from gdpr_vault.settings import get_settings
 
+pytestmark = pytest.mark.other_loop  # the live server runs its own loop in a thread
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -78,14 +78,10 @@ async def test_many_workers_never_run_a_job_twice_on_postgres(db):
     RUNS.clear()
     for i in range(200):
         await add("test.record", f"job-{i}")
-    await database.start_pool()
-    try:
 
-        async def worker(name: str) -> None:
-            while await queue.run_one(name, T0, 60):
-                pass
+    async def worker(name: str) -> None:  # each on its own pooled connection (db fixture)
+        while await queue.run_one(name, T0, 60):
+            pass
 
-        await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
-    finally:
-        await database.close_pool()
+    await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
     assert sorted(RUNS) == sorted(f"job-{i}" for i in range(200))

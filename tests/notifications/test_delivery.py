@@ -251,11 +251,8 @@ async def test_two_workers_on_postgres_never_deliver_one_message_twice(
 ):
     if not db.is_postgres():
         pytest.skip("concurrent claims (FOR UPDATE SKIP LOCKED) are exercised on PostgreSQL only")
-    await db.start_pool()  # two workers, each with its own pooled connections
-    try:
-        await _two_workers(api, tokens, clock, fast_settings, receiver)
-    finally:
-        await db.close_pool()
+    # two workers, each with its own connections from the pool the db fixture started
+    await _two_workers(api, tokens, clock, fast_settings, receiver)
 
 
 async def _two_workers(api, tokens, clock, fast_settings, receiver):

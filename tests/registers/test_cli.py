@@ -13,6 +13,9 @@ from gdpr_vault.evidence.verify import verify_path
 from tests.api.conftest import CLIENT_BODY
 from tests.registers.conftest import entry_body
 
+# The CLI runs its own event loop (and _seed another): no pool from the db fixture.
+pytestmark = pytest.mark.other_loop
+
 
 async def _seed() -> str:
     import msgspec
