@@ -42,6 +42,7 @@ _FACT_SLOTS: dict[str, tuple[str, ...]] = {}
 # A sentinel cannot come from the data: NUL is refused at the API and the nonce is per process.
 _NONCE = secrets.token_hex(8)
 _SENTINEL = re.compile(f"\x00{_NONCE}:([0-9]+)\x00")
+
 _UNSAFE_NODES = (
     nodes.Extends,
     nodes.Include,
@@ -64,6 +65,19 @@ def declare_fact_slots(kind: str, paths: Sequence[str]) -> None:
 
 def slot_paths(kind: str) -> tuple[str, ...]:
     return RECIPIENT_PATHS + tuple(f"facts.{p}" for p in _FACT_SLOTS.get(kind, ()))
+
+
+@cache
+def _split(paths: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(p.split(".")) for p in paths)
+
+
+_HIDDEN = _split(HIDDEN_PATHS)
+
+
+@cache
+def _slot(number: int) -> str:
+    return f"\x00{_NONCE}:{number}\x00"
 
 
 # --- the proof -------------------------------------------------------------------------------
@@ -162,11 +176,20 @@ def _get(context: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def _replaced(context: Mapping[str, Any], path: Sequence[str], value: Any) -> dict[str, Any]:
-    """A copy of ``context`` with ``path`` set to ``value``, copying only the dicts on the path."""
+def _with(context: Mapping[str, Any], changes: Sequence[tuple[Sequence[str], Any]]) -> dict:
+    """A copy of ``context`` with each path set to its value, copying only the dicts on the
+    paths (once per path prefix, so a dict reachable by two paths is changed on one only)."""
     copy = dict(context)
-    head, *rest = path
-    copy[head] = _replaced(context[head], rest, value) if rest else value
+    copied: dict[tuple[str, ...], dict[str, Any]] = {(): copy}
+    for path, value in changes:
+        node = copy
+        for depth in range(1, len(path)):
+            prefix = tuple(path[:depth])
+            if prefix not in copied:
+                copied[prefix] = dict(node[path[depth - 1]])
+                node[path[depth - 1]] = copied[prefix]
+            node = copied[prefix]
+        node[path[-1]] = value
     return copy
 
 
@@ -194,6 +217,10 @@ class _Group:
     subject: _Part
     text: _Part
     html: _Part | None
+
+    @property
+    def escapes(self) -> bool:
+        return any(p is not None and p.escaped for p in (self.subject, self.text, self.html))
 
 
 def _slotted(template: Template, context: dict[str, Any]) -> _Part:
@@ -227,27 +254,25 @@ class SlotRenderer:
         if not slottable(kind, language, slots):
             return render(kind, language, context)
         values: list[str] = []
-        slotted = context
-        for number, path in enumerate(slots):
-            parts = path.split(".")
-            value = _get(context, parts)
+        changes: list[tuple[Sequence[str], Any]] = []
+        for number, path in enumerate(_split(slots)):
+            value = _get(context, path)
             if isinstance(value, str) and value:  # empty or absent values stay in the group key
-                slotted = _replaced(slotted, parts, f"\x00{_NONCE}:{number}\x00")
+                changes.append((path, _slot(number)))
                 values.append(value)
             else:
                 values.append("")
-        for path in HIDDEN_PATHS:
-            parts = path.split(".")
-            if _get(slotted, parts) is not _MISSING:
-                slotted = _replaced(slotted, parts, None)
+        changes.extend((path, None) for path in _HIDDEN if _get(context, path) is not _MISSING)
+        slotted = _with(context, changes)
         key = (kind, language, repr(slotted))
-        if key not in self._groups:
+        group = self._groups.get(key, _MISSING)
+        if group is _MISSING:
             used = sum(1 for v in values if v)
-            self._groups[key] = self._group(kind, language, slotted, key[2], used)
-        group = self._groups[key]
+            group = self._groups[key] = self._group(kind, language, slotted, key[2], used)
         if group is None:
             return render(kind, language, context)
-        escaped = [str(escape(v)) for v in values]
+        assert isinstance(group, _Group)
+        escaped = [str(escape(v)) for v in values] if group.escapes else values
         return Rendered(
             group.language,
             " ".join(group.subject.fill(values, escaped).split()),
