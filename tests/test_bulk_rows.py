@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from enum import Enum
 
 import pytest
 
@@ -68,3 +69,22 @@ async def test_analyze_after_bulk_runs_outside_the_transaction():
         await insert_rows(Notice, rows)
     await analyze_after_bulk(Notice, len(rows))  # no error on either database
     assert await Notice.count() == 2000
+
+
+async def test_rows_naming_every_column_take_the_fast_path_with_the_same_conversions():
+    class Kind(Enum):
+        TEST = "test.notice"
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    names = [c._meta.name for c in Notice._meta.columns]
+    full = {name: None for name in names}
+    rows = [
+        {**full, **_row(created_at=now, facts_json="{}", requires_receipt=True, kind=Kind.TEST)}
+        for _ in range(3)
+    ]
+    assert all(row.keys() == set(names) for row in rows)
+    async with db.transaction():
+        await insert_rows(Notice, rows)
+    got = await Notice.select().where(where_in(Notice.id, [r["id"] for r in rows]))
+    assert {r["kind"] for r in got} == {"test.notice"}  # the enum's value, as Piccolo writes it
+    assert all(r["created_at"] == now and r["received_at"] is None for r in got)
