@@ -38,13 +38,17 @@ async def enqueue(
     dedupe_key: str | None = None,
     max_attempts: int = 5,
 ) -> str | None:
-    """Add a job in the caller's transaction; a dedupe key makes scheduling idempotent."""
+    """Add a job in the caller's transaction; a dedupe key makes scheduling idempotent.
+
+    The key is checked by the insert itself (``ON CONFLICT DO NOTHING``): two workers that
+    schedule the same periodic slot at the same moment no longer race a read against a
+    unique index (on PostgreSQL the loser's transaction used to abort)."""
     if dedupe_key is not None:
         existing = await Job.select(Job.id).where(Job.dedupe_key == dedupe_key).first()
         if existing:
             return None
     job_id = new_id("job")
-    await Job.insert(
+    insert = Job.insert(
         Job(
             id=job_id,
             kind=kind,
@@ -56,7 +60,11 @@ async def enqueue(
             created_at=run_at,
         )
     )
-    return job_id
+    if dedupe_key is None:
+        await insert
+        return job_id
+    added = await insert.on_conflict(target=Job.dedupe_key, action="DO NOTHING").returning(Job.id)
+    return job_id if added else None
 
 
 _PG_CLAIM = """

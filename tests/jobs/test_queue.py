@@ -85,3 +85,18 @@ async def test_many_workers_never_run_a_job_twice_on_postgres(db):
 
     await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
     assert sorted(RUNS) == sorted(f"job-{i}" for i in range(200))
+
+
+async def test_two_schedulers_of_one_slot_add_one_job_and_neither_fails(db):
+    """Worker processes start together and schedule the same periodic slot: both pass the
+    read before either commits; the insert's ON CONFLICT makes the second a quiet no-op."""
+
+    async def schedule() -> str | None:
+        async with database.transaction():
+            job_id = await queue.enqueue("test.record", {"name": "x"}, run_at=T0, dedupe_key="k")
+            await asyncio.sleep(0.05)  # both transactions are open at once (PostgreSQL)
+            return job_id
+
+    results = await asyncio.gather(schedule(), schedule())
+    assert sorted(r is None for r in results) == [False, True]
+    assert await Job.count().where(Job.dedupe_key == "k") == 1
