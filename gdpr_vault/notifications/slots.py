@@ -44,6 +44,8 @@ _NONCE = secrets.token_hex(8)
 _SENTINEL = re.compile(f"\x00{_NONCE}:([0-9]+)\x00")
 
 _UNSAFE_NODES = (
+    nodes.FilterBlock,  # {% filter upper %}: transforms the sentinels themselves
+    nodes.AssignBlock,  # {% set x %}...{% endset %}: captured text measured or cut as-is
     nodes.Extends,
     nodes.Include,
     nodes.Import,
@@ -104,6 +106,13 @@ def _load_path(node: nodes.Node) -> tuple[str, ...] | None:
             return None
 
 
+def _method_like(name: str) -> bool:
+    """``recipient.get``, ``facts.items``, ``x._private``: Jinja looks attributes up before
+    keys, so these reach a dict's methods (or internals), not the values the proof follows.
+    (Through a slot's own string value, ``recipient.name.upper``, the prefix rule refuses.)"""
+    return name.startswith("_") or hasattr(dict, name)
+
+
 def _walk(
     node: nodes.Node,
     parent: nodes.Node | None,
@@ -118,7 +127,13 @@ def _walk(
     if isinstance(node, nodes.Name) and node.ctx != "load" and node.name in roots:
         yield f"line {node.lineno}: {node.name!r} is rebound"
         return
+    if isinstance(node, nodes.For) and node.recursive:
+        yield f"line {node.lineno}: a recursive loop (its loop() call can filter anything)"
+        return
     path = _load_path(node)
+    if path is not None and any(_method_like(part) for part in path[1:]):
+        yield f"line {node.lineno}: {'.'.join(path)} reaches a method or a private attribute"
+        return
     if path is not None:
         for other in (*slots, *hidden):
             depth = min(len(path), len(other))
@@ -287,9 +302,15 @@ class SlotRenderer:
         if key.count(_NONCE) != used:  # a value imitates a slot: no grouping
             return None
         resolved, subject, text, html = templates(kind, language)
-        return _Group(
+        group = _Group(
             resolved,
             _slotted(subject, slotted),
             _slotted(text, slotted),
             _slotted(html, slotted) if html is not None else None,
         )
+        parts = (group.subject, group.text, *([group.html] if group.html else []))
+        if any(
+            _NONCE in p or "\x00" in p for part in parts for p in part.parts if isinstance(p, str)
+        ):
+            return None  # a sentinel the proof missed came out changed: render one by one
+        return group

@@ -11,7 +11,13 @@ import pytest
 from jinja2 import UndefinedError
 
 from gdpr_vault.notifications import slots
-from gdpr_vault.notifications.render import TEMPLATES_DIR, has_template, render
+from gdpr_vault.notifications.render import (
+    TEMPLATES_DIR,
+    Rendered,
+    environment,
+    has_template,
+    render,
+)
 from gdpr_vault.subprocessors import service as subprocessors  # declares its fact slots
 
 PATHS = slots.slot_paths("subprocessor.change")
@@ -173,3 +179,41 @@ def test_recipients_with_the_same_terms_share_one_group():
 
 def test_subprocessor_module_declares_the_objection_link_as_its_slot():
     assert "facts.objection.url" in slots.slot_paths(subprocessors.NOTICE_KIND)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% filter upper %}{{ recipient.name }}{% endfilter %}",
+        "{% set g %}{{ client.legal_name }}{% endset %}{{ g | length }}",
+        "{{ recipient.get('name') | upper }}",
+        "{% for k in client.values() %}{{ k }}{% endfor %}",
+        "{{ facts.objection.items() | list }}",
+        "{{ self._TemplateReference__context.recipient.name }}",
+        "{% for x in [1] recursive %}{{ loop([recipient.name]) }}{% endfor %}",
+    ],
+)
+def test_constructs_that_transform_a_slot_out_of_sight_are_refused(source):
+    """Found by review: each passed the first version of the proof and rendered differently."""
+    assert slots.template_violations(source, PATHS), source
+
+
+def test_a_sentinel_changed_on_its_way_out_falls_back_to_direct_rendering(monkeypatch):
+    """Last line of defence: a group whose output holds a damaged sentinel (here a filter
+    block the proof is told it did not see) is dropped, and each notice renders directly."""
+    env = environment()
+    subject = env.from_string("Notice")
+    text = env.from_string("{% filter upper %}Dear {{ recipient.name }}{% endfilter %}")
+    subject.name, text.name = "t.subject.txt", "t.txt"
+    monkeypatch.setattr(slots, "templates", lambda kind, language: ("fr", subject, text, None))
+    monkeypatch.setattr(slots, "slottable", lambda *args: True)
+    monkeypatch.setattr(
+        slots,
+        "render",
+        lambda kind, language, ctx: Rendered("fr", "Notice", text.render(ctx), None),
+    )
+    monkeypatch.setattr(slots, "VERIFY", False)
+    renderer = slots.SlotRenderer()
+    context = _context(1, "Ada", None, "/o/1")
+    assert renderer("k", "fr", context).text == "DEAR ADA"
+    assert renderer.groups == 1 and None in renderer._groups.values()
