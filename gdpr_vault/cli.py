@@ -114,26 +114,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker_processes(count: int, once: bool) -> int:
-    """Run ``count`` single-process workers as children and wait for them; SIGINT and SIGTERM
-    are passed on. Jobs are claimed with leases (``jobs/queue.py``), so they share the queue
-    safely; the worst exit code wins."""
-    import subprocess
-
-    command = [sys.executable, "-m", "gdpr_vault.cli", "worker", "--processes", "1", "--migrated"]
-    children = [subprocess.Popen([*command, *(["--once"] if once else [])]) for _ in range(count)]
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, forward)
-    return max(child.wait() for child in children)
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """A supervised worker stops when its supervisor is gone (re-parented: no orphans)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            _err(f"supervisor {parent} is gone; stopping")
+            stop.set()
+            return
+        await asyncio.sleep(1)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from gdpr_vault.jobs.supervisor import supervise
     from gdpr_vault.jobs.worker import run_worker
     from gdpr_vault.logs import configure_logging
 
@@ -145,7 +137,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     if processes > 1:
         code = _run(_migrate_then(0))  # once, before the children start
-        return code or _worker_processes(processes, args.once)
+        return code or supervise(processes, once=args.once)
 
     async def go() -> int:
         if not args.migrated:
@@ -154,7 +146,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        watch = asyncio.create_task(_watch_parent(args.parent, stop)) if args.parent else None
         await run_worker(settings, system_clock, stop, max_idle_loops=1 if args.once else None)
+        if watch is not None:
+            watch.cancel()
         return 0
 
     return _run(go)
@@ -293,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a fan-out can use",
     )
     worker.add_argument("--migrated", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +95,80 @@ def test_worker_refuses_zero_processes():
     result = gdpr_vault("worker", "--processes", "0")
     assert result.returncode == 2
     assert "--processes" in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _supervised(count: int = 2) -> tuple[subprocess.Popen[str], list[int]]:
+    env = {**os.environ, "WORKER_POLL_SECONDS": "0.05"}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "gdpr_vault.cli", "worker", "--processes", str(count)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = _children(parent.pid)
+        if len(children) == count:
+            time.sleep(1.0)  # their event loops and signal handlers are up
+            return parent, children
+        time.sleep(0.1)
+    parent.kill()
+    raise AssertionError("the workers did not start")
+
+
+def _gone(pids: list[int], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.usefixtures("db")
+def test_sigterm_stops_the_set_cleanly():
+    parent, children = _supervised()
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) == 0
+    assert _gone(children)
+
+
+@pytest.mark.usefixtures("db")
+def test_a_worker_killed_stops_its_sibling_and_the_set_reports_it():
+    """As the OOM killer would: the set stops at once with 128 + 9, for a restart at full
+    strength, rather than running on at half capacity and exiting 0 later."""
+    parent, children = _supervised()
+    os.kill(children[0], signal.SIGKILL)
+    assert parent.wait(timeout=60) == 128 + signal.SIGKILL
+    assert _gone(children)
+    assert "stopping the others" in parent.stderr.read()
+
+
+@pytest.mark.usefixtures("db")
+def test_workers_stop_when_their_supervisor_dies():
+    parent, children = _supervised()
+    parent.kill()
+    parent.wait(timeout=30)
+    assert _gone(children), "orphaned workers kept running"
