@@ -82,14 +82,19 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     from gdpr_vault import db as database
     from gdpr_vault.tables import ALL_TABLES
 
+    engine = database.get_engine()
+    if getattr(engine, "pool", None) is not None:
+        engine.pool = None  # left by a test that failed early: bound to a loop now closed
     pooled = database.is_postgres() and request.node.get_closest_marker("other_loop") is None
     if pooled:
         await database.start_pool()
-    for table in reversed(ALL_TABLES):
-        await table.delete(force=True)
-    yield
-    if pooled:
-        await database.close_pool()
+    try:
+        for table in reversed(ALL_TABLES):
+            await table.delete(force=True)
+        yield
+    finally:
+        if pooled and getattr(engine, "pool", None) is not None:
+            await database.close_pool()
 
 
 @pytest.fixture

@@ -1140,16 +1140,23 @@ async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
     return linked
 
 
-async def _unnotified(change_id: str, client_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The state rows of these clients that have no notice yet and that the change applies to."""
+async def _unnotified(
+    change_id: str, client_ids: Sequence[str], *, lock: bool = False
+) -> list[dict[str, Any]]:
+    """The state rows of these clients that have no notice yet and that the change applies to.
+
+    ``lock`` (inside a transaction): on PostgreSQL the rows are locked ``FOR UPDATE``, so a
+    second worker on the same batch waits for the first to commit and then finds them linked
+    (SQLite's write lock already serialises the transactions)."""
     c = SubprocessorChangeClient
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(client_ids):
-        rows.extend(
-            await c.select(c.id, c.client_id, c.contract_id, c.terms_version, c.resolution)
+        query = (
+            c.select(c.id, c.client_id, c.contract_id, c.terms_version, c.resolution)
             .where((c.change == change_id) & where_in(c.client_id, chunk) & c.notice_id.is_null())
             .order_by(c.id)
         )
+        rows.extend(await (query.lock_rows("UPDATE") if lock and db.is_postgres() else query))
     return [r for r in rows if _applies(r)]
 
 
@@ -1239,7 +1246,7 @@ async def notify_batch(change_id: str, client_ids: Sequence[str], actor: str, no
     async with db.transaction():
         if await _published_change(change_id) is None:
             return 0
-        still = await _unnotified(change_id, client_ids)
+        still = await _unnotified(change_id, client_ids, lock=True)
         pending = [(r, prepared[r["id"]]) for r in still if r["id"] in prepared]
         return await _write_notices(change_id, pending, actor, now) if pending else 0
 

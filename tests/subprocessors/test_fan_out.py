@@ -196,3 +196,32 @@ async def test_workers_running_at_once_notify_every_client_once(api, tokens, clo
     assert {r["state"] for r in rows} == {"notified"}
     assert {j["status"] for j in await Job.select(Job.status)} == {"done"}
     assert (await trail.verify_chain()).ok
+
+
+async def test_two_workers_on_one_batch_one_writes_the_other_finds_nothing_left(
+    api, tokens, clock, through_jobs, monkeypatch
+):
+    """A lease expired and two workers run the same batch at once: the rows are locked for
+    the write, so the second waits, finds them linked and returns quietly (no conflict, no
+    failed attempt)."""
+    clients = [tokens.client_a_id, tokens.client_b_id]
+    change_id, published = await _published(api, tokens, clients)
+    assert published.status_code == 200, published.text
+    render, rendered, both = service._prepare_notices, [], asyncio.Event()
+
+    async def render_then_wait_for_the_other(change, rows, actor, now):
+        prepared = await render(change, rows, actor, now)
+        rendered.append(actor)
+        if len(rendered) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 10)  # both reach their write at the same moment
+        return prepared
+
+    monkeypatch.setattr(service, "_prepare_notices", render_then_wait_for_the_other)
+    results = await asyncio.gather(
+        service.notify_batch(change_id, clients, "w1", clock()),
+        service.notify_batch(change_id, clients, "w2", clock()),
+    )
+    assert sorted(results) == [0, 2]
+    assert await Notice.count() == 2
+    assert (await trail.verify_chain()).ok
