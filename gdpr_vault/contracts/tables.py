@@ -18,7 +18,7 @@ class Client(Table, tablename="client"):
 
 class Contact(Table, tablename="contact"):
     id = Varchar(length=40, primary_key=True)
-    client = ForeignKey(references=Client, null=False)
+    client = ForeignKey(references=Client, null=False, index=True)
     name = Varchar(length=200)
     email = Varchar(length=320)
     role = Varchar(length=40)
@@ -29,7 +29,7 @@ class Contact(Table, tablename="contact"):
 
 class Contract(Table, tablename="contract"):
     id = Varchar(length=40, primary_key=True)
-    client = ForeignKey(references=Client, null=False)
+    client = ForeignKey(references=Client, null=False, index=True)
     reference = Varchar(length=100)
     preset = Varchar(length=40, null=True)
     start_date = Date()
@@ -45,7 +45,7 @@ class TermsVersion(Table, tablename="terms_version"):
     """One row per amendment; deadlines record the version they were computed under."""
 
     id = Varchar(length=40, primary_key=True)
-    contract = ForeignKey(references=Contract, null=False)
+    contract = ForeignKey(references=Contract, null=False, index=True)
     version = Integer()
     terms_json = Text()
     reason = Text()

@@ -13,7 +13,7 @@ from gdpr_vault.contracts.tables import Client
 
 class WebhookEndpoint(Table, tablename="webhook_endpoint"):
     id = Varchar(length=40, primary_key=True)
-    client = ForeignKey(references=Client, null=False)
+    client = ForeignKey(references=Client, null=False, index=True)
     url = Varchar(length=2000)
     description = Varchar(length=200, default="")
     secret = Varchar(length=100)  # whsec_<base64>; needed in clear to sign, never returned
@@ -42,7 +42,7 @@ class Notice(Table, tablename="notice"):
 
 class OutboxMessage(Table, tablename="outbox_message"):
     id = Varchar(length=40, primary_key=True)  # stable: webhook-id and e-mail Message-ID
-    notice = ForeignKey(references=Notice, null=False)
+    notice = ForeignKey(references=Notice, null=False, index=True)
     client_id = Varchar(length=40, null=True, index=True)
     channel = Varchar(length=10)  # email | webhook
     recipient = Text()  # an e-mail address or a webhook endpoint id; never in the trail
@@ -66,7 +66,7 @@ class OutboxMessage(Table, tablename="outbox_message"):
 
 class NoticeReceipt(Table, tablename="notice_receipt"):
     id = Varchar(length=40, primary_key=True)
-    notice = ForeignKey(references=Notice, null=False)
+    notice = ForeignKey(references=Notice, null=False, index=True)
     message_id = Varchar(length=40, null=True, default=None)
     received_at = Timestamptz()
     method = Varchar(length=20)  # link | api | dpo_entry
