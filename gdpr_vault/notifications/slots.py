@@ -191,7 +191,9 @@ def _get(context: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def _with(context: Mapping[str, Any], changes: Sequence[tuple[Sequence[str], Any]]) -> dict:
+def _with(
+    context: Mapping[str, Any], changes: Sequence[tuple[Sequence[str], Any]]
+) -> dict[str, Any]:
     """A copy of ``context`` with each path set to its value, copying only the dicts on the
     paths (once per path prefix, so a dict reachable by two paths is changed on one only)."""
     copy = dict(context)
