@@ -15,11 +15,11 @@ stop them all), and a fan-out only uses both cores when both workers run. The ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 
 
 def exit_code(returncode: int) -> int:
@@ -29,68 +29,77 @@ def exit_code(returncode: int) -> int:
 
 def supervise(count: int, *, once: bool) -> int:
     """Run ``count`` children (``gdpr-vault worker --processes 1``) until they are done."""
-    children: dict[int, subprocess.Popen[bytes]] = {}
-    stopping: list[int] = []
-
-    def stop_all(signum: int, _frame: object = None) -> None:
-        if not stopping:
-            stopping.append(signum)
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        command = [
-            sys.executable,
-            "-m",
-            "gdpr_vault.cli",
-            "worker",
-            "--processes",
-            "1",
-            "--migrated",
-            "--parent",
-            str(os.getpid()),
-            *(["--once"] if once else []),
-        ]
-        for _ in range(count):
-            if stopping:
-                break
-            child = subprocess.Popen(command)
-            children[child.pid] = child
-        return _wait(children, stopping, once, stop_all)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _Supervisor(once).run(count)
 
 
-def _wait(
-    children: dict[int, subprocess.Popen[bytes]],
-    stopping: list[int],
-    once: bool,
-    stop_all: Callable[[int], None],
-) -> int:
-    worst = 0
-    running = set(children)
-    while running:
+class _Supervisor:
+    """The children by pid. Only ``os.wait`` reaps them (never ``Popen.poll``), so no exit
+    code is collected out of sight, and a pid not yet waited for cannot be reused: signalling
+    it with ``os.kill`` is safe."""
+
+    def __init__(self, once: bool) -> None:
+        self.once = once
+        self.running: set[int] = set()
+        self.stopping: list[int] = []
+
+    def stop_all(self, signum: int, _frame: object = None) -> None:
+        if not self.stopping:
+            self.stopping.append(signum)
+        for pid in list(self.running):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def run(self, count: int) -> int:
+        handlers = {
+            sig: signal.signal(sig, self.stop_all) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid not in running:
-            continue
-        running.discard(pid)
-        returncode = os.waitstatus_to_exitcode(status)
-        children[pid].returncode = returncode
-        code = exit_code(returncode)
-        if stopping:
-            if returncode in (0, -stopping[0]):
-                code = 0
-        elif not (once and returncode == 0):
-            print(
-                f"gdpr-vault worker: process {pid} ended (exit {code}); stopping the others",
-                file=sys.stderr,
-            )
-            stop_all(signal.SIGTERM)
-        worst = max(worst, code)
-    return worst
+            command = [
+                sys.executable,
+                "-m",
+                "gdpr_vault.cli",
+                "worker",
+                "--processes",
+                "1",
+                "--migrated",
+                "--parent",
+                str(os.getpid()),
+                *(["--once"] if self.once else []),
+            ]
+            children = []  # kept referenced: nothing else reaps them
+            for _ in range(count):
+                if self.stopping:
+                    break
+                child = subprocess.Popen(command)
+                children.append(child)
+                self.running.add(child.pid)
+            if self.stopping:  # a signal that came while a child was starting missed it
+                self.stop_all(self.stopping[0])
+            return self._wait()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    def _wait(self) -> int:
+        worst = 0
+        while self.running:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in self.running:
+                continue
+            self.running.discard(pid)
+            returncode = os.waitstatus_to_exitcode(status)
+            code = exit_code(returncode)
+            if self.stopping:
+                if returncode in (0, -self.stopping[0]):
+                    code = 0
+            elif not (self.once and returncode == 0):
+                print(
+                    f"gdpr-vault worker: process {pid} ended (exit {code}); stopping the others",
+                    file=sys.stderr,
+                )
+                self.stop_all(signal.SIGTERM)
+            worst = max(worst, code)
+        return worst
