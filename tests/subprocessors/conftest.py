@@ -34,6 +34,21 @@ async def create_sub(http: httpx.AsyncClient, dpo: str, **changes: object) -> di
     return response.json()
 
 
+async def active_sub(
+    http: httpx.AsyncClient, dpo: str, client_ids: list[str], **changes: object
+) -> dict:
+    """A sub-processor already active for these clients since 2025-01-01 (before the tests'
+    changes), as the starting point of a remove, replace or relocate."""
+    return await create_sub(
+        http,
+        dpo,
+        status="active",
+        client_ids=client_ids,
+        active_since="2025-01-01T00:00:00Z",
+        **changes,
+    )
+
+
 async def draft(http: httpx.AsyncClient, dpo: str, **body: object) -> httpx.Response:
     return await http.post("/api/v1/subprocessor-changes", json=body, headers=bearer(dpo))
 

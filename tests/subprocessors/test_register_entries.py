@@ -17,7 +17,7 @@ import httpx
 from gdpr_vault.evidence import trail
 from gdpr_vault.notifications.tables import Notice, OutboxMessage
 from tests.registers.conftest import entry_body
-from tests.subprocessors.conftest import bearer, create_sub, draft, receipt
+from tests.subprocessors.conftest import active_sub, bearer, create_sub, draft, receipt
 
 REG = "/api/v1/register"
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -77,17 +77,8 @@ async def events(action: str) -> list[dict[str, Any]]:
 
 async def test_remove_drops_it_for_the_activated_client_only(api, tokens, clock):
     dpo, a, b = tokens.dpo, tokens.client_a_id, tokens.client_b_id
-    sub = await create_sub(
-        api, dpo, status="active", client_ids=[a, b], active_since="2025-01-01T00:00:00Z"
-    )
-    other = await create_sub(
-        api,
-        dpo,
-        legal_name="Sauvegardes Bretonnes SAS",
-        status="active",
-        client_ids=[a, b],
-        active_since="2025-01-01T00:00:00Z",
-    )
+    sub = await active_sub(api, dpo, [a, b])
+    other = await active_sub(api, dpo, [a, b], legal_name="Sauvegardes Bretonnes SAS")
     wide = [
         {"subprocessor_id": sub["id"], "activities": "hébergement"},
         {"subprocessor_id": other["id"], "activities": "sauvegardes"},
@@ -299,9 +290,7 @@ async def test_named_activities_are_checked_before_anything_is_written(api, toke
 
 async def test_relocation_shows_in_the_register_on_each_side_of_activation(api, tokens, clock):
     dpo, a, b = tokens.dpo, tokens.client_a_id, tokens.client_b_id
-    sub = await create_sub(
-        api, dpo, status="active", client_ids=[a, b], active_since="2025-01-01T00:00:00Z"
-    )
+    sub = await active_sub(api, dpo, [a, b])
     shared = await make_activity(
         api,
         dpo,

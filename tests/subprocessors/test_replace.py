@@ -5,19 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.subprocessors.conftest import bearer, create_sub, draft, receipt
+from tests.subprocessors.conftest import active_sub, bearer, create_sub, draft, receipt
 
 
 async def test_replace_derives_clients_and_retires_the_old_one(api, tokens, clock):
     dpo, a = tokens.dpo, tokens.client_a_id
-    old = await create_sub(
-        api,
-        dpo,
-        legal_name="Ancien Hébergeur SARL",
-        status="active",
-        client_ids=[a],
-        active_since="2025-01-01T00:00:00Z",
-    )
+    old = await active_sub(api, dpo, [a], legal_name="Ancien Hébergeur SARL")
     new = await create_sub(api, dpo)
     created = await draft(
         api,
