@@ -133,6 +133,17 @@ def _folded(name: str, value: str) -> str:
     return policy.SMTP.fold_binary(name, msg[name]).decode("ascii")
 
 
+def _date_header(date: datetime) -> str:
+    """A fan-out's messages share their date: it is formatted and folded once. Keyed by the
+    ISO text, which carries the offset: equal instants in two zones are different headers."""
+    return _date_header_of(date.isoformat(), date)
+
+
+@lru_cache(maxsize=64)
+def _date_header_of(_iso: str, date: datetime) -> str:
+    return _folded("Date", format_datetime(date))
+
+
 def _to_header(to_name: str, to_email: str) -> str:
     """``To:`` for plain ASCII names and addresses; the standard library for anything else."""
     local, _, domain = to_email.rpartition("@")
@@ -172,10 +183,46 @@ def _qp_line(line: bytes) -> str:
 _QP_LITERAL = frozenset(range(33, 127)) - {ord("=")} | {ord(" "), ord("\t")}
 
 
+#: Each byte as quoted-printable writes it: itself when literal, ``=XX`` otherwise.
+_QP_BYTES = {b: chr(b) if b in _QP_LITERAL else f"={b:02X}" for b in range(256)}
+
+
 def _qp(line: bytes) -> str:
     if len(line) < _MAX_LINE and _QP_LITERAL.issuperset(line) and not line.endswith((b" ", b"\t")):
         return line.decode("ascii")
-    return _qp_line(line)
+    # byte by byte, as body_encode escapes before it wraps; a line ending in white space
+    # (which body_encode treats apart) goes to the encoder itself
+    encoded = line.decode("latin-1").translate(_QP_BYTES)
+    if encoded.endswith((" ", "\t")):
+        return _qp_line(line)
+    return encoded if len(encoded) <= _MAX_LINE else _soft_wrap(encoded)
+
+
+def _soft_wrap(encoded: str) -> str:
+    """``quoprimime.body_encode``'s soft line breaks for one escaped line that does not end in
+    white space: the same cuts (never inside an ``=XX``), with CRLF line ends."""
+    width = _MAX_LINE - 1  # room for the '=' that ends each cut line
+    out: list[str] = []
+    start = 0
+    last_start = len(encoded) - 1 - _MAX_LINE
+    while start <= last_start:
+        stop = start + width
+        if encoded[stop - 2] == "=":
+            out.append(encoded[start : stop - 1])
+            start = stop - 2
+        elif encoded[stop - 1] == "=":
+            out.append(encoded[start:stop])
+            start = stop - 1
+        else:
+            out.append(encoded[start:stop] + "=")
+            start = stop
+    out.append(encoded[start:])
+    return _CRLF.join(out)
+
+
+def _qp_escaped(text: str) -> str:
+    """``text`` (no line breaks) with every byte quoted-printable escapes written as ``=XX``."""
+    return text.encode("utf-8").decode("latin-1").translate(_QP_BYTES)
 
 
 #: Encoded lines by their bytes: a fan-out's notices share most of their lines, so each is
@@ -264,38 +311,66 @@ def build_email(
     folded by the standard library (From, Subject and Date once per value); body lines are
     quoted-printable encoded once per distinct line.
     """
-    args = {
-        "message_id": message_id,
-        "notice_id": notice_id,
-        "sender": sender,
-        "to_name": to_name,
-        "to_email": to_email,
-        "subject": subject,
-        "text": text,
-        "html": html,
-        "attachments": attachments,
-        "date": date,
-    }
     attached = [_attachment_part(a) for a in attachments]
     if any(part is None for part in attached):
-        return build_email_reference(**args)
+        return build_email_reference(
+            message_id=message_id,
+            notice_id=notice_id,
+            sender=sender,
+            to_name=to_name,
+            to_email=to_email,
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=attachments,
+            date=date,
+        )
+    return build_encoded_email(
+        message_id=message_id,
+        notice_id=notice_id,
+        sender=sender,
+        to_name=to_name,
+        to_email=to_email,
+        subject=subject,
+        text_body=_qp_body(text),
+        html_body=_qp_body(html) if html is not None else None,
+        attached=[part for part in attached if part is not None],
+        date=date,
+    )
+
+
+def build_encoded_email(
+    *,
+    message_id: str,
+    notice_id: str,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    subject: str,
+    text_body: str,
+    html_body: str | None,
+    date: datetime,
+    attached: Sequence[str] = (),
+) -> bytes:
+    """:func:`build_email` from bodies already quoted-printable encoded (as ``_qp_body``
+    encodes them) and attachment parts already written: a fan-out encodes what its messages
+    share once (:class:`BodyPlan`)."""
     head = (
         _folded("From", sender)
         + _to_header(to_name, to_email)
         + _folded("Subject", subject)
-        + _folded("Date", format_datetime(date))
+        + _date_header(date)
         + _plain_header("Message-ID", message_id_header(message_id, sender))
         + "Auto-Submitted: auto-generated"
         + _CRLF
         + _plain_header("X-GDPR-Vault-Notice", notice_id)
     )
-    text_body = _qp_body(text)
-    if html is None and not attached:  # a single text/plain part: MIME-Version comes last
+    if html_body is None and not attached:  # a single text/plain part: MIME-Version comes last
         return (head + _TEXT_HEADERS + _MIME_VERSION + _CRLF + text_body).encode("ascii")
     mixed, alternative = _boundaries(message_id)
     text_part = content = _TEXT_HEADERS + _CRLF + text_body
-    if html is not None:
-        html_part = _HTML_HEADERS + _MIME_VERSION + _CRLF + _qp_body(html)
+    if html_body is not None:
+        html_part = _HTML_HEADERS + _MIME_VERSION + _CRLF + html_body
         header, body = _multipart("multipart/alternative", alternative, [text_part, html_part])
         content = header + _CRLF + body
     if attached:
@@ -303,6 +378,81 @@ def build_email(
         content = header + _CRLF + body
     message = head + _MIME_VERSION + content
     return message.encode("ascii")
+
+
+#: One line of a body as parts: literal text, or the number of the value that goes there.
+LineParts = Sequence[str | int]
+
+
+@dataclass(frozen=True)
+class _SlotLine:
+    """A body line that holds values: its parts as written and, for the literal ones, as
+    escaped (a value of plain printable ASCII is its own encoding and goes in as it is)."""
+
+    parts: tuple[str | int, ...]
+    escaped: tuple[str | int, ...]
+
+    def encode(self, values: Sequence[str]) -> str | None:
+        pieces: list[str] = []
+        for part in self.escaped:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            value = values[part]
+            if not (value.isascii() and value.isprintable() and "=" not in value):
+                return self._encode_whole(values)
+            pieces.append(value)
+        encoded = "".join(pieces)
+        if encoded.endswith((" ", "\t")):
+            return self._encode_whole(values)
+        return encoded if len(encoded) <= _MAX_LINE else _soft_wrap(encoded)
+
+    def _encode_whole(self, values: Sequence[str]) -> str | None:
+        line = "".join([values[p] if isinstance(p, int) else p for p in self.parts])
+        if "\n" in line or "\r" in line:
+            return None
+        return _qp(line.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    """A body shared by a group of messages, encoded once: runs of lines without values are
+    kept quoted-printable encoded; only the lines that hold values are encoded per message.
+
+    Holding the values to lines is what makes this the same encoding: a value without line
+    breaks leaves the body's lines where they are, and quoted-printable encodes (and wraps)
+    each line on its own. :meth:`encode` returns None for a value with a line break."""
+
+    pieces: tuple[str | _SlotLine, ...]
+
+    @classmethod
+    def of(cls, lines: Sequence[LineParts]) -> BodyPlan:
+        pieces: list[str | _SlotLine] = []
+        run: list[str] = []
+        for parts in lines:
+            if all(isinstance(p, str) for p in parts):
+                run.append(_qp_cached("".join(map(str, parts)).encode("utf-8")) + _CRLF)
+                continue
+            if run:
+                pieces.append("".join(run))
+                run = []
+            escaped = tuple(_qp_escaped(p) if isinstance(p, str) else p for p in parts)
+            pieces.append(_SlotLine(tuple(parts), escaped))
+        if run or not lines:  # an empty body is one line end, as _qp_body writes it
+            pieces.append("".join(run) or _CRLF)
+        return cls(tuple(pieces))
+
+    def encode(self, values: Sequence[str]) -> str | None:
+        out: list[str] = []
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            line = piece.encode(values)
+            if line is None:
+                return None
+            out.append(line + _CRLF)
+        return "".join(out)
 
 
 def build_webhook_body(

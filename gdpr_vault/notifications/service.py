@@ -21,7 +21,7 @@ from gdpr_vault.contracts import service as contracts
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
-from gdpr_vault.notifications import messages
+from gdpr_vault.notifications import messages, slots
 from gdpr_vault.notifications.messages import Attachment
 from gdpr_vault.notifications.render import Rendered, has_template, render
 from gdpr_vault.notifications.schemas import ManualNoticeIn, ReceiptIn, WebhookEndpointIn
@@ -177,18 +177,43 @@ def _email_draft(
 ) -> _Draft:
     message_id = new_id("msg")
     url = messages.receipt_url(message_id) if requires_receipt else None
-    rendered = renderer(
-        kind,
-        language,
-        _context(
-            notice=notice,
-            facts=facts,
-            client=client,
-            recipient_name=name,
-            receipt_url=url,
-            language=language,
-        ),
+    context = _context(
+        notice=notice,
+        facts=facts,
+        client=client,
+        recipient_name=name,
+        receipt_url=url,
+        language=language,
     )
+    if isinstance(renderer, SlotRenderer) and not attachments:
+        filled = renderer.fill(kind, language, context)
+        bodies = filled.bodies() if filled is not None else None
+        if filled is not None and bodies is not None:
+            envelope = {
+                "message_id": message_id,
+                "notice_id": notice["id"],
+                "sender": sender,
+                "to_name": name,
+                "to_email": email,
+                "date": now,
+            }
+            content = messages.build_encoded_email(
+                **envelope, subject=filled.subject, text_body=bodies[0], html_body=bodies[1]
+            )
+            if slots.VERIFY:
+                _verify_grouped(content, kind, language, context, **envelope)
+            return _Draft(
+                message_id,
+                "email",
+                email,
+                None,
+                filled.language,
+                filled.subject,
+                content,
+                "message/rfc822",
+                messages.sha256_hex(content),
+            )
+    rendered = renderer(kind, language, context)
     content = messages.build_email(
         message_id=message_id,
         notice_id=notice["id"],
@@ -213,6 +238,21 @@ def _email_draft(
         messages.sha256_hex(content),
         rendered,
     )
+
+
+def _verify_grouped(
+    content: bytes, kind: str, language: str, context: dict[str, Any], **envelope: Any
+) -> None:
+    """Tests only (``slots.VERIFY``): a grouped e-mail is the one rendered and built directly."""
+    direct = render(kind, language, context)
+    expected = messages.build_email(
+        **envelope,
+        subject=direct.subject,
+        text=direct.text,
+        html=direct.html,
+        attachments=(),
+    )
+    assert content == expected, f"grouped e-mail of {kind} differs:\n{content!r}\n{expected!r}"
 
 
 def _webhook_draft(

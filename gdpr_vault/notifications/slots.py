@@ -16,12 +16,13 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from jinja2 import Template, nodes
 from markupsafe import escape
 
+from gdpr_vault.notifications.messages import BodyPlan
 from gdpr_vault.notifications.render import Rendered, environment, render, templates
 
 #: Context paths that hold a recipient's own values: what a group leaves as slots.
@@ -227,6 +228,16 @@ class _Part:
         chosen = escaped if self.escaped else values
         return "".join([chosen[p] if isinstance(p, int) else p for p in self.parts])
 
+    @cached_property
+    def plan(self) -> BodyPlan:
+        """This output as an e-mail body, its lines without slots encoded once."""
+        slotted = "".join(_slot(p) if isinstance(p, int) else p for p in self.parts)
+        lines = slotted.encode("utf-8").splitlines()
+        return BodyPlan.of([_parts(line.decode("utf-8")) for line in lines])
+
+    def encode(self, values: Sequence[str], escaped: Sequence[str]) -> str | None:
+        return self.plan.encode(escaped if self.escaped else values)
+
 
 @dataclass(frozen=True)
 class _Group:
@@ -235,9 +246,45 @@ class _Group:
     text: _Part
     html: _Part | None
 
-    @property
+    @cached_property
     def escapes(self) -> bool:
         return any(p is not None and p.escaped for p in (self.subject, self.text, self.html))
+
+
+@dataclass(frozen=True)
+class Filled:
+    """One notice of a group: the group's output and this notice's values for its slots."""
+
+    group: _Group
+    values: list[str]
+    escaped: list[str]
+
+    @property
+    def language(self) -> str:
+        return self.group.language
+
+    @property
+    def subject(self) -> str:
+        return " ".join(self.group.subject.fill(self.values, self.escaped).split())
+
+    def rendered(self) -> Rendered:
+        g, values, escaped = self.group, self.values, self.escaped
+        return Rendered(
+            g.language,
+            self.subject,
+            g.text.fill(values, escaped),
+            g.html.fill(values, escaped) if g.html is not None else None,
+        )
+
+    def bodies(self) -> tuple[str, str | None] | None:
+        """The text and HTML bodies quoted-printable encoded, as ``build_email`` encodes the
+        rendered ones; None when a value holds a line break (then encode the rendered text)."""
+        g, values, escaped = self.group, self.values, self.escaped
+        text = g.text.encode(values, escaped)
+        html = g.html.encode(values, escaped) if g.html is not None else None
+        if text is None or (g.html is not None and html is None):
+            return None
+        return text, html
 
 
 def _slotted(template: Template, context: dict[str, Any]) -> _Part:
@@ -260,16 +307,19 @@ class SlotRenderer:
         return len(self._groups)
 
     def __call__(self, kind: str, language: str, context: dict[str, Any]) -> Rendered:
-        rendered = self._render(kind, language, context)
+        filled = self.fill(kind, language, context)
+        rendered = filled.rendered() if filled is not None else render(kind, language, context)
         if VERIFY:
             direct = render(kind, language, context)
             assert rendered == direct, f"grouped render of {kind} differs:\n{rendered}\n{direct}"
         return rendered
 
-    def _render(self, kind: str, language: str, context: dict[str, Any]) -> Rendered:
+    def fill(self, kind: str, language: str, context: dict[str, Any]) -> Filled | None:
+        """This notice as its group's output and its own values; None when it has no group
+        (its kind fails the proof, or a value imitates a slot): render it directly."""
         slots = slot_paths(kind)
         if not slottable(kind, language, slots):
-            return render(kind, language, context)
+            return None
         values: list[str] = []
         changes: list[tuple[Sequence[str], Any]] = []
         for number, path in enumerate(_split(slots)):
@@ -287,15 +337,10 @@ class SlotRenderer:
             used = sum(1 for v in values if v)
             group = self._groups[key] = self._group(kind, language, slotted, key[2], used)
         if group is None:
-            return render(kind, language, context)
+            return None
         assert isinstance(group, _Group)
         escaped = [str(escape(v)) for v in values] if group.escapes else values
-        return Rendered(
-            group.language,
-            " ".join(group.subject.fill(values, escaped).split()),
-            group.text.fill(values, escaped),
-            group.html.fill(values, escaped) if group.html is not None else None,
-        )
+        return Filled(group, values, escaped)
 
     @staticmethod
     def _group(

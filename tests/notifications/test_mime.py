@@ -92,6 +92,19 @@ def test_literal_lines_skip_the_encoder_and_match_it_exactly():
     rng = random.Random(2045)
     alphabet = [chr(c) for c in range(32, 127)] + ["\t", "é", "€", "=", " "]
     for _ in range(20000):
-        length = rng.choice([0, 1, 40, 74, 75, 76, 77, 78, 79, 150])
+        length = rng.choice(
+            [0, 1, 12, 20, 26, 40, 60, 74, 75, 76, 77, 78, 79, 150, 155, 156, 233, 400]
+        )
         line = "".join(rng.choice(alphabet) for _ in range(length)).encode()
         assert _qp(line) == _qp_line(line), line
+
+
+def test_the_same_instant_in_two_zones_keeps_its_own_date_header():
+    """Dates are formatted once per value: equal instants in two zones are still two headers."""
+    utc = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    assert utc == paris
+    for date in (utc, paris, utc):
+        args = _args(date=date)
+        assert build_email(**args) == build_email_reference(**args)
+    assert b"+0100" in build_email(**_args(date=paris))

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import glob
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
 
 from gdpr_vault.notifications import slots
+from gdpr_vault.notifications.messages import build_email, build_encoded_email
 from gdpr_vault.notifications.render import (
     TEMPLATES_DIR,
     Rendered,
@@ -163,6 +165,56 @@ def test_grouped_render_equals_the_direct_one(language):
                     continue
                 expected = render("subprocessor.change", language, context)
                 assert renderer("subprocessor.change", language, context) == expected
+
+
+EMAIL_AWKWARD = [
+    *AWKWARD,
+    "a=b==c",
+    "Client ",
+    "tab\there\t",
+    "x" * 77,
+    "y" * 160,
+    "é" * 30,
+    "Nom = " + "z" * 70,
+]
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_grouped_email_equals_the_one_built_from_the_direct_render(language):
+    """Bodies encoded from a group's plan (values dropped into their lines) are the very bytes
+    ``build_email`` writes from the direct render, whatever the values and line lengths."""
+    renderer = slots.SlotRenderer()
+    envelope = {
+        "message_id": "msg_01",
+        "notice_id": "ntc_01",
+        "sender": "Vault <notices@vault.example>",
+        "to_name": "DPO",
+        "to_email": "dpo@client.example",
+        "date": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    }
+    for number, name in enumerate(EMAIL_AWKWARD):
+        for pad in range(0, 90, 7):  # slides the values across the 78-column wrap
+            receipt = f"https://vault.example/r/{'m' * pad}_{number}.tok=en"
+            context = _context(number, name, receipt, f"https://vault.example/o/{name}{'p' * pad}")
+            filled = renderer.fill("subprocessor.change", language, context)
+            assert filled is not None
+            direct = render("subprocessor.change", language, context)
+            expected = build_email(
+                **envelope,
+                subject=direct.subject,
+                text=direct.text,
+                html=direct.html,
+                attachments=(),
+            )
+            bodies = filled.bodies()
+            if bodies is None:
+                assert "\n" in name
+                continue
+            built = build_encoded_email(
+                **envelope, subject=filled.subject, text_body=bodies[0], html_body=bodies[1]
+            )
+            assert built == expected, (name, pad)
+    assert renderer.groups == 2  # an empty name is not a slot: its notices form a group apart
 
 
 def test_recipients_with_the_same_terms_share_one_group():
