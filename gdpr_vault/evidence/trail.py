@@ -23,11 +23,18 @@ GENESIS = "0" * 64
 _LOCK_KEY = 7_302_104  # arbitrary, stable: the trail's advisory lock id
 
 
+class CanonicalJSON(str):
+    """JSON text already written as :func:`canonical_json` writes it: :func:`digest_of`
+    hashes it as it is (a fan-out's batch event holds hundreds of notices' facts, whose
+    canonical texts were written once already)."""
+
+
 def digest_of(value: Any) -> str | None:
     """SHA-256 of a canonical JSON rendering: the trail keeps digests, not personal data."""
     if value is None:
         return None
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    text = value if isinstance(value, CanonicalJSON) else canonical_json(value)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def canonical_json(value: Any) -> str:

@@ -407,7 +407,8 @@ def _batch_event(chunk: Sequence[PreparedNotice], *, now: datetime, actor: str) 
         "subject_type": "notice_batch",
         "subject_id": chunk[0].notice["id"],
         "client_id": next(iter(clients)) if len(clients) == 1 else None,
-        "after": [p.facts for p in chunk],
+        # canonical_json([p.facts ...]), written from the notices' canonical facts texts
+        "after": trail.CanonicalJSON("[" + ",".join(p.notice["facts_json"] for p in chunk) + "]"),
         "details": {
             "count": len(chunk),
             "message_count": sum(len(p.drafts) for p in chunk),
@@ -497,14 +498,16 @@ def _prepare_one(
 ) -> PreparedNotice:
     client = recipients.clients[request.client_id]
     channels = request.channels
-    facts = json.loads(json.dumps(dict(request.facts), default=str))  # what templates see
+    # stored canonical, so a batch's trail digest is computed from these texts (_batch_event)
+    facts_json = trail.canonical_json(dict(request.facts))
+    facts = json.loads(facts_json)  # what templates see: the facts as stored
     notice = {
         "id": new_id("ntc"),
         "client_id": request.client_id,
         "kind": request.kind,
         "subject_type": request.subject_type,
         "subject_id": request.subject_id,
-        "facts_json": json.dumps(facts, sort_keys=True, ensure_ascii=False),
+        "facts_json": facts_json,
         "requires_receipt": request.requires_receipt,
         "dedupe_key": None,
         "created_at": now,
@@ -664,14 +667,15 @@ async def queue_dpo_alert(
         return None
     settings = get_settings()
     template = kind if (has_template(kind, "fr") or has_template(kind, "en")) else "dpo.alert"
-    facts = json.loads(json.dumps(dict(facts), default=str))
+    facts_json = trail.canonical_json(dict(facts))
+    facts = json.loads(facts_json)
     notice = {
         "id": new_id("ntc"),
         "client_id": None,  # never in a client's own notice list or feed
         "kind": kind,
         "subject_type": "dpo_alert",
         "subject_id": dedupe_key[:80],
-        "facts_json": json.dumps(facts, sort_keys=True, ensure_ascii=False),
+        "facts_json": facts_json,
         "requires_receipt": False,
         "dedupe_key": dedupe_key,
         "created_at": now,

@@ -105,6 +105,11 @@ async def test_one_trail_event_per_batch_with_every_sha256(api, tokens, clock, m
     assert [n["notice_id"] for d in details for n in d["notices"]] == [r.notice_id for r in refs]
     assert events[1]["client_id"] == tokens.client_a_id and events[0]["client_id"] is None
     assert (await trail.verify_chain()).ok
+    # each event's after digest is the digest of its notices' facts, as stored
+    notices = {n["id"]: json.loads(n["facts_json"]) for n in await Notice.select()}
+    for event, detail in zip(events, details, strict=True):
+        facts = [notices[n["notice_id"]] for n in detail["notices"]]
+        assert event["after_digest"] == trail.digest_of(facts)
 
     # a fan-out about one subject states kind and subject once for the batch
     async with db.transaction():
