@@ -1021,11 +1021,16 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
     """Publish the change to every affected client, and only those: one state row each, and
     their written notices, queued here for a small fan-out (≤ :data:`INLINE_FAN_OUT` clients)
     or by ``subprocessor.notify_batch`` jobs enqueued in this transaction otherwise."""
-    change = await _change_row(change_id)
-    if change["status"] != "draft":
-        raise Conflict(f"the change is {change['status']}, not a draft", rule="draft-only")
-    _, found = await _check_draft(change, now)
-    unreachable = await notifications.clients_without_recipient([ct.client_id for ct in found])
+    async with db.reading():
+        change = await _change_row(change_id)
+        if change["status"] != "draft":
+            raise Conflict(f"the change is {change['status']}, not a draft", rule="draft-only")
+        _, found = await _check_draft(change, now)
+        unreachable = await notifications.clients_without_recipient(
+            [ct.client_id for ct in found]
+        )
+        sub = await _sub_row(change["subprocessor"])
+        old = await _sub_row(change["replaces"]) if change["replaces"] else None
     if unreachable:
         raise _refuse(
             ValidationProblem,
@@ -1040,8 +1045,6 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                 for client_id in unreachable
             ],
         )
-    sub = await _sub_row(change["subprocessor"])
-    old = await _sub_row(change["replaces"]) if change["replaces"] else None
     facts = change_facts(change, sub, old)
     rows = [
         {
@@ -1103,7 +1106,8 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                     dedupe_key=f"{NOTIFY_JOB}:{change_id}:{number}",
                 )
     await analyze_after_bulk(SubprocessorChangeClient, len(rows))  # the notice jobs query it
-    return await get_change(change_id, now)
+    async with db.reading():
+        return await get_change(change_id, now)
 
 
 async def _terms_as_published(rows: Sequence[dict[str, Any]]) -> dict[str, ClientTerms]:
@@ -1256,11 +1260,12 @@ async def notify_batch(change_id: str, client_ids: Sequence[str], actor: str, no
     notices as rendered a moment before, as if the job had run then). Safe to run again after
     a crash (clients already linked to a notice are skipped) and a no-op once
     the change is abandoned or the clients are excluded."""
-    change = await _published_change(change_id)
-    rows = await _unnotified(change_id, client_ids) if change else []
-    if change is None or not rows:
-        return 0
-    notices = await _prepare_notices(change, rows, actor, now)
+    async with db.reading():
+        change = await _published_change(change_id)
+        rows = await _unnotified(change_id, client_ids) if change else []
+        if change is None or not rows:
+            return 0
+        notices = await _prepare_notices(change, rows, actor, now)
     prepared = {r["id"]: p for r, p in zip(rows, notices, strict=True)}
     async with db.transaction():
         if await _published_change(change_id) is None:
