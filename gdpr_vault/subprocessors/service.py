@@ -1105,7 +1105,8 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
                     run_at=now,
                     dedupe_key=f"{NOTIFY_JOB}:{change_id}:{number}",
                 )
-    await analyze_after_bulk(SubprocessorChangeClient, len(rows))  # the notice jobs query it
+        # last: the statistics commit with the rows, so the notice jobs plan with them
+        await analyze_after_bulk(SubprocessorChangeClient, len(rows))
     async with db.reading():
         return await get_change(change_id, now)
 
