@@ -31,11 +31,11 @@ PG_ADMIN = os.environ.get("GDPR_VAULT_TEST_PG", "postgresql://postgres@127.0.0.1
 async def seed_clients(n: int, now: datetime) -> list[str]:
     """N clients with one active contract each (bulk, untimed: this is the set-up)."""
     from gdpr_vault.contracts.presets import load_preset
+    from gdpr_vault.contracts.service import terms_text
     from gdpr_vault.contracts.tables import Client, Contract, TermsVersion
-    from gdpr_vault.contracts.terms import terms_to_dict
     from gdpr_vault.ids import new_id
 
-    terms = {p: json.dumps(terms_to_dict(load_preset(p).terms), sort_keys=True) for p in PRESETS}
+    terms = {p: terms_text(load_preset(p).terms) for p in PRESETS}  # text and digest, as stored
     ids: list[str] = []
     for start in range(0, n, 1000):
         clients, contracts, versions = [], [], []
@@ -64,7 +64,7 @@ async def seed_clients(n: int, now: datetime) -> list[str]:
                     id=new_id("trm"),
                     contract=contract_id,
                     version=1,
-                    terms_json=terms[preset],
+                    **terms[preset],
                     reason="bench",
                     author="bench",
                     created_at=now,

@@ -50,11 +50,11 @@ WORKER_PROCESSES = 2
 async def _seed_clients(n: int, now: datetime) -> list[str]:
     """N opensafe clients with one contact each, written in bulk (setup, not timed)."""
     from gdpr_vault.contracts.presets import load_preset
+    from gdpr_vault.contracts.service import terms_text
     from gdpr_vault.contracts.tables import Client, Contact, Contract, TermsVersion
-    from gdpr_vault.contracts.terms import terms_to_dict
     from gdpr_vault.ids import new_id
 
-    terms_json = json.dumps(terms_to_dict(load_preset("opensafe").terms), sort_keys=True)
+    stored = terms_text(load_preset("opensafe").terms)  # the text and digest the service writes
     ids = []
     rows: dict[type, list] = {Client: [], Contact: [], Contract: [], TermsVersion: []}
     for i in range(n):
@@ -86,7 +86,7 @@ async def _seed_clients(n: int, now: datetime) -> list[str]:
                 id=new_id("trm"),
                 contract=ctr,
                 version=1,
-                terms_json=terms_json,
+                **stored,
                 reason="bench",
                 author="bench",
                 created_at=now,

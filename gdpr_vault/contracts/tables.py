@@ -48,6 +48,8 @@ class TermsVersion(Table, tablename="terms_version"):
     contract = ForeignKey(references=Contract, null=False, index=True)
     version = Integer()
     terms_json = Text()
+    # SHA-256 of terms_json: bulk reads fetch each distinct text once (contracts.service)
+    terms_sha256 = Varchar(length=64, null=True, default=None)
     reason = Text()
     author = Varchar(length=100)
     created_at = Timestamptz()

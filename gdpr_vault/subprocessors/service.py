@@ -1026,9 +1026,7 @@ async def publish_change(change_id: str, actor: str, now: datetime) -> dict[str,
         if change["status"] != "draft":
             raise Conflict(f"the change is {change['status']}, not a draft", rule="draft-only")
         _, found = await _check_draft(change, now)
-        unreachable = await notifications.clients_without_recipient(
-            [ct.client_id for ct in found]
-        )
+        unreachable = await notifications.clients_without_recipient([ct.client_id for ct in found])
         sub = await _sub_row(change["subprocessor"])
         old = await _sub_row(change["replaces"]) if change["replaces"] else None
     if unreachable:
