@@ -17,6 +17,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from gdpr_vault.settings import get_settings
+from gdpr_vault.writer_lock import sqlite_writer
 
 os.environ.setdefault("PICCOLO_CONF", "gdpr_vault.piccolo_conf")
 
@@ -65,7 +66,12 @@ async def transaction() -> AsyncIterator[None]:
     """
     engine = get_engine()
     if isinstance(engine, SQLiteEngine):
-        async with engine.transaction(transaction_type=TransactionType.immediate):
+        # queue for the write lock here (writer_lock.py): SQLite's own busy wait sleeps up to
+        # 100 ms between tries, so two busy writers wasted much of their time asleep
+        async with (
+            sqlite_writer(Path(engine.path)),
+            engine.transaction(transaction_type=TransactionType.immediate),
+        ):
             yield
     else:
         async with engine.transaction():
