@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,32 +111,93 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 5 * 2 ** (attempts - 1)))
 
 
+@dataclass
+class _Running:
+    """The job this task runs, for :func:`complete_in_transaction`."""
+
+    job: dict[str, Any]
+    worker_id: str
+    now: datetime
+    lease_seconds: int
+    completed: bool = False
+    next_job: dict[str, Any] | None = None
+
+
+_running: ContextVar[_Running | None] = ContextVar("running_job", default=None)
+#: Jobs a worker took in its previous job's last transaction, by worker id.
+_taken: dict[str, dict[str, Any]] = {}
+
+
+def _done(job_id: str, worker_id: str, now: datetime) -> Any:
+    return Job.update({Job.status: "done", Job.finished_at: now, Job.lease_until: None}).where(
+        (Job.id == job_id) & (Job.locked_by == worker_id)
+    )
+
+
+async def complete_in_transaction() -> None:
+    """Mark the running job done, and take the worker's next job, in the caller's write
+    transaction (a handler calls it in its last one); outside a job it does nothing.
+
+    Why: the job's end then commits with its effects, and the worker needs no second write to
+    go on. On SQLite, where writers take turns, two workers that each needed the lock again
+    right after their own write (to mark the job done, then to claim) fell into step behind
+    each other; this way one renders its next batch while the other writes.
+    """
+    running = _running.get()
+    if running is None or running.completed:
+        return
+    await _done(running.job["id"], running.worker_id, running.now)
+    running.completed = True
+    running.next_job = await claim(running.worker_id, running.now, running.lease_seconds)
+
+
+async def _still_mine(job: dict[str, Any], worker_id: str, status: str) -> bool:
+    """Whether the job is in ``status`` under this worker's name: a transaction that took or
+    finished it may have rolled back after :func:`complete_in_transaction`."""
+    row = await Job.select(Job.status, Job.locked_by).where(Job.id == job["id"]).first()
+    return row is not None and row["status"] == status and row["locked_by"] == worker_id
+
+
 async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | None:
     """Claim and run one job; returns its id, or None when nothing is due."""
-    job = await claim(worker_id, now, lease_seconds)
+    job = _taken.pop(worker_id, None)
+    if job is not None and not await _still_mine(job, worker_id, "running"):
+        job = None
+    if job is None:
+        job = await claim(worker_id, now, lease_seconds)
     if job is None:
         return None
     func = _HANDLERS.get(job["kind"])
+    running = _Running(job, worker_id, now, lease_seconds)
+    token = _running.set(running)
     try:
         if func is None:
             raise LookupError(f"no handler registered for job kind {job['kind']!r}")
         await func(json.loads(job["payload_json"]), now)
     except Exception as exc:  # a failing job must not kill the worker
+        if running.next_job is not None:  # taken in a transaction that may have committed
+            _taken[worker_id] = running.next_job
         dead = job["attempts"] >= job["max_attempts"]
-        await Job.update(
-            {
-                Job.status: "dead" if dead else "queued",
-                Job.run_at: now + backoff(job["attempts"]),
-                Job.lease_until: None,
-                Job.locked_by: None,
-                Job.last_error: "".join(traceback.format_exception_only(exc)).strip()[:2000],
-                Job.finished_at: now if dead else None,
-            }
-        ).where((Job.id == job["id"]) & (Job.locked_by == worker_id))
+        async with db.transaction():
+            await Job.update(
+                {
+                    Job.status: "dead" if dead else "queued",
+                    Job.run_at: now + backoff(job["attempts"]),
+                    Job.lease_until: None,
+                    Job.locked_by: None,
+                    Job.last_error: "".join(traceback.format_exception_only(exc)).strip()[:2000],
+                    Job.finished_at: now if dead else None,
+                }
+            ).where((Job.id == job["id"]) & (Job.locked_by == worker_id))
         return job["id"]
-    await Job.update({Job.status: "done", Job.finished_at: now, Job.lease_until: None}).where(
-        (Job.id == job["id"]) & (Job.locked_by == worker_id)
-    )
+    finally:
+        _running.reset(token)
+    if running.completed and await _still_mine(job, worker_id, "done"):
+        if running.next_job is not None:
+            _taken[worker_id] = running.next_job
+        return job["id"]
+    async with db.transaction():
+        await _done(job["id"], worker_id, now)
     return job["id"]
 
 
@@ -151,3 +214,20 @@ def job_out(row: Mapping[str, Any]) -> dict[str, Any]:
         "last_error": row["last_error"],
         "finished_at": utc_iso(row["finished_at"]),
     }
+
+
+async def release_taken(worker_id: str) -> None:
+    """Put back the job this worker took for later but will not run (it is stopping), as if
+    it had never been claimed, rather than leave it to its lease."""
+    job = _taken.pop(worker_id, None)
+    if job is None:
+        return
+    async with db.transaction():
+        await Job.update(
+            {
+                Job.status: "queued",
+                Job.attempts: job["attempts"] - 1,
+                Job.lease_until: None,
+                Job.locked_by: None,
+            }
+        ).where((Job.id == job["id"]) & (Job.locked_by == worker_id) & (Job.status == "running"))

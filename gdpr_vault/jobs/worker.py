@@ -16,7 +16,7 @@ import structlog
 
 from gdpr_vault.breaches import jobs as breach_jobs  # noqa: F401  (registers handlers)
 from gdpr_vault.evidence.checkpoints import create_checkpoint
-from gdpr_vault.jobs.queue import enqueue, handler, run_one
+from gdpr_vault.jobs.queue import enqueue, handler, release_taken, run_one
 from gdpr_vault.notifications.delivery import deliver_due
 from gdpr_vault.reversibility import jobs as reversibility_jobs  # noqa: F401  (handlers)
 from gdpr_vault.settings import Settings
@@ -75,4 +75,5 @@ async def run_worker(
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.worker_poll_seconds)
+    await release_taken(me)
     log.info("worker.stopped", worker=me)

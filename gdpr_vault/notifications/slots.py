@@ -263,7 +263,7 @@ class Filled:
     def language(self) -> str:
         return self.group.language
 
-    @property
+    @cached_property
     def subject(self) -> str:
         return " ".join(self.group.subject.fill(self.values, self.escaped).split())
 

@@ -25,7 +25,7 @@ from gdpr_vault.contracts.terms import ContractTerms, TermsError, effective_dura
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
-from gdpr_vault.jobs.queue import enqueue
+from gdpr_vault.jobs.queue import complete_in_transaction, enqueue
 from gdpr_vault.notifications import service as notifications
 from gdpr_vault.notifications import slots
 from gdpr_vault.pagination import PageRequest, page
@@ -1271,7 +1271,9 @@ async def notify_batch(change_id: str, client_ids: Sequence[str], actor: str, no
             return 0
         still = await _unnotified(change_id, client_ids, lock=True)
         pending = [(r, prepared[r["id"]]) for r in still if r["id"] in prepared]
-        return await _write_notices(change_id, pending, actor, now) if pending else 0
+        written = await _write_notices(change_id, pending, actor, now) if pending else 0
+        await complete_in_transaction()  # the job ends with its notices (jobs/queue.py)
+        return written
 
 
 # -- receipts and windows ---------------------------------------------------------------------

@@ -100,3 +100,64 @@ async def test_two_schedulers_of_one_slot_add_one_job_and_neither_fails(db):
     results = await asyncio.gather(schedule(), schedule())
     assert sorted(r is None for r in results) == [False, True]
     assert await Job.count().where(Job.dedupe_key == "k") == 1
+
+
+@queue.handler("test.atomic")
+async def _atomic(payload: dict, now: datetime) -> None:
+    """Records, completes its job in its own transaction, then may fail (rolling it back)."""
+    async with database.transaction():
+        await queue.complete_in_transaction()
+        RUNS.append(payload["name"])
+        if payload["name"].startswith("fail"):
+            raise RuntimeError("after completing")
+
+
+async def _status(job_id: str | None) -> tuple[str, str | None, int]:
+    row = await Job.select().where(Job.id == job_id).first()
+    return row["status"], row["locked_by"], row["attempts"]
+
+
+async def test_a_job_completes_with_its_effects_and_takes_the_next(db):
+    RUNS.clear()
+    first = await add("test.atomic", "one")
+    second = await add("test.atomic", "two", run_at=T0 + timedelta(seconds=1))
+    assert await queue.run_one("w", T0 + timedelta(seconds=1), 60) == first
+    assert await _status(first) == ("done", "w", 1)
+    assert await _status(second) == ("running", "w", 1)  # taken in the same transaction
+    assert await queue.run_one("w", T0 + timedelta(seconds=2), 60) == second  # no new claim
+    assert await _status(second) == ("done", "w", 1)
+    assert RUNS == ["one", "two"]
+    assert await queue.run_one("w", T0 + timedelta(seconds=3), 60) is None
+
+
+async def test_a_completion_rolled_back_is_a_failure_and_takes_nothing(db):
+    RUNS.clear()
+    failing = await add("test.atomic", "fail-once")
+    other = await add("test.atomic", "other", run_at=T0 + timedelta(seconds=1))
+    assert await queue.run_one("w", T0 + timedelta(seconds=1), 60) == failing
+    assert (await _status(failing))[0] == "queued"  # retried later, as any failure
+    assert await _status(other) == ("queued", None, 0)  # its taking rolled back too
+    assert await queue.run_one("w", T0 + timedelta(seconds=1), 60) == other
+
+
+async def test_a_stopping_worker_puts_back_the_job_it_took(db):
+    RUNS.clear()
+    first = await add("test.atomic", "one")
+    second = await add("test.atomic", "two")
+    assert await queue.run_one("w", T0, 60) == first
+    assert await _status(second) == ("running", "w", 1)
+    await queue.release_taken("w")
+    assert await _status(second) == ("queued", None, 0)
+    assert await queue.run_one("other", T0, 60) == second  # at once, not after the lease
+
+
+async def test_a_job_taken_for_later_and_lost_is_not_run_twice(db):
+    """Another worker took the job meanwhile (its lease had run out): this one claims anew."""
+    RUNS.clear()
+    first = await add("test.atomic", "one")
+    second = await add("test.atomic", "two")
+    assert await queue.run_one("w", T0, 60) == first
+    later = T0 + timedelta(seconds=61)
+    assert await queue.run_one("thief", later, 60) == second
+    assert await queue.run_one("w", later, 60) is None
+    assert RUNS == ["one", "two"]
