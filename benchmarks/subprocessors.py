@@ -29,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -218,10 +219,22 @@ def _stop_workers(worker: subprocess.Popen[bytes]) -> None:
         worker.kill()
 
 
+_poll: sqlite3.Connection | None = None
+
+
 async def _jobs_left() -> bool:
+    """Whether any job is unfinished. Asked every 20 ms while the workers run, so on SQLite it
+    asks through one open connection: through Piccolo each look would open a connection and a
+    thread, about 2 ms of CPU taken from the two cores the workers share."""
+    global _poll
+    from gdpr_vault import db
     from gdpr_vault.jobs.tables import Job
 
-    return bool(await Job.exists().where(Job.status != "done"))
+    if db.is_postgres():
+        return bool(await Job.exists().where(Job.status != "done"))
+    if _poll is None:
+        _poll = sqlite3.connect(db.get_engine().path, isolation_level=None)  # type: ignore[attr-defined]
+    return _poll.execute("SELECT 1 FROM job WHERE status != 'done' LIMIT 1").fetchone() is not None
 
 
 async def _notified(change_id: str) -> int:

@@ -63,12 +63,16 @@ async def test_missing_columns_take_their_default_per_row(monkeypatch):
     assert keys == ["k0", "k1"]  # a callable default is called once per row, not once per call
 
 
-async def test_analyze_after_bulk_runs_outside_the_transaction():
+async def test_analyze_as_the_inserting_transaction_s_last_statement():
+    """The statistics commit with the rows: the jobs that transaction enqueues plan with them."""
     rows = [_row(created_at=datetime(2026, 3, 2, tzinfo=UTC)) for _ in range(2000)]
     async with db.transaction():
         await insert_rows(Notice, rows)
-    await analyze_after_bulk(Notice, len(rows))  # no error on either database
+        await analyze_after_bulk(Notice, len(rows))  # no error on either database
     assert await Notice.count() == 2000
+    if db.is_postgres():
+        (stats,) = await Notice.raw("SELECT reltuples FROM pg_class WHERE relname = 'notice'")
+        assert stats["reltuples"] == 2000  # ANALYZE saw the transaction's own rows
 
 
 async def test_rows_naming_every_column_take_the_fast_path_with_the_same_conversions():

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from gdpr_vault import db
-from gdpr_vault.bulk import analyze_after_bulk, insert_rows, where_in
+from gdpr_vault.bulk import analyze_after_bulk, insert_rows, sqlite_execute_many, where_in
 from gdpr_vault.clocks import Deadline, parse_duration
 from gdpr_vault.contracts import service as contracts
 from gdpr_vault.contracts.terms import ContractTerms, TermsError, effective_duration, load_terms
@@ -975,27 +975,41 @@ def _client_facts(
     client_id: str,
     change_id: str,
     register_titles: Sequence[tuple[dict[str, str], set[str]]] = (),
+    objections: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The notice's facts for one client: the change's, its own objection terms, and only its
-    own register entries among those the change names (never another client's)."""
-    term = ct.terms.objection_window
-    duration = effective_duration(term)
+    own register entries among those the change names (never another client's).
+
+    ``objections`` remembers the objection terms per terms object across one batch: clients
+    on one preset share it (their terms are parsed once per text)."""
+    terms = (objections if objections is not None else {}).get(id(ct.terms))
+    if terms is None:
+        terms = _objection_terms(ct.terms)
+        if objections is not None:
+            objections[id(ct.terms)] = terms
     base_url = get_settings().public_base_url.rstrip("/")
     return {
         **base,
         "register_activities": [t for t, clients in register_titles if client_id in clients],
         "objection": {
-            "window": duration_words(duration),
-            "from": "receipt",
-            "extended_to_working_day": term.extend,
-            "clause": rules.window_clause(ct.terms),
-            "in_writing_with_reasons": True,
-            "silence_means_acceptance": bool(ct.terms.subprocessors.silence_means_acceptance)
-            or ct.terms.subprocessors.silence_means_acceptance is None,
+            **terms,
             "url": f"{base_url}/api/v1/clients/{client_id}/subprocessor-changes/{change_id}"
             "/objection",
-            "time_zone": ct.terms.time_zone,
         },
+    }
+
+
+def _objection_terms(terms: ContractTerms) -> dict[str, Any]:
+    term = terms.objection_window
+    return {
+        "window": duration_words(effective_duration(term)),
+        "from": "receipt",
+        "extended_to_working_day": term.extend,
+        "clause": rules.window_clause(terms),
+        "in_writing_with_reasons": True,
+        "silence_means_acceptance": bool(terms.subprocessors.silence_means_acceptance)
+        or terms.subprocessors.silence_means_acceptance is None,
+        "time_zone": terms.time_zone,
     }
 
 
@@ -1128,7 +1142,8 @@ async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
     yet; returns how many rows this call linked.
 
     PostgreSQL takes the pairs as one JSON parameter in an ``UPDATE ... FROM``; SQLite would
-    drive that join from the table (a JSON scan per row, 40× slower), so it gets a ``CASE``.
+    drive that join from the table (a JSON scan per row, 40× slower), so it runs one
+    primary-key update per pair, prepared once.
     """
     c = SubprocessorChangeClient
     linked = 0
@@ -1146,19 +1161,13 @@ async def _link_notices(pairs: Sequence[tuple[str, str]], now: datetime) -> int:
             )
             linked += len(done)
             continue
-        cases = " ".join("WHEN {} THEN {}" for _ in chunk)
-        ids = [row_id for row_id, _ in chunk]
-        done = await c.raw(
-            f"UPDATE subprocessor_change_client SET notice_id = CASE id {cases} END, "
+        linked += await sqlite_execute_many(
+            c,
+            "UPDATE subprocessor_change_client SET notice_id = ?, "
             "state = CASE WHEN state = 'pending' THEN 'notified' ELSE state END, "
-            "notified_at = {}, updated_at = {} "
-            f"WHERE notice_id IS NULL AND id IN ({', '.join('{}' for _ in ids)}) RETURNING id",
-            *[value for pair in chunk for value in pair],
-            now,
-            now,
-            *ids,
+            "notified_at = ?, updated_at = ? WHERE id = ? AND notice_id IS NULL",
+            [(notice, now, now, row_id) for row_id, notice in chunk],
         )
-        linked += len(done)
     return linked
 
 
@@ -1189,6 +1198,7 @@ async def _prepare_notices(
     facts = _loads(change["facts_json"], {})
     terms = await _terms_as_published(rows)
     titles = await _register_titles(change)
+    objections: dict[int, dict[str, Any]] = {}  # the terms objects stay alive in ``terms``
     return await notifications.prepare_notices(
         [
             notifications.NoticeRequest(
@@ -1196,7 +1206,9 @@ async def _prepare_notices(
                 kind=NOTICE_KIND,
                 subject_type="subprocessor_change",
                 subject_id=change["id"],
-                facts=_client_facts(facts, terms[r["id"]], r["client_id"], change["id"], titles),
+                facts=_client_facts(
+                    facts, terms[r["id"]], r["client_id"], change["id"], titles, objections
+                ),
             )
             for r in rows
         ],
