@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -57,6 +58,11 @@ def is_postgres() -> bool:
     return isinstance(get_engine(), PostgresEngine)
 
 
+#: Set inside :func:`reading` on SQLite: a write there would join a deferred transaction on
+#: an old snapshot and fail at once ("database is locked"), so it is refused plainly.
+_reading: ContextVar[bool] = ContextVar("db_reading", default=False)
+
+
 @asynccontextmanager
 async def transaction() -> AsyncIterator[None]:
     """One use case, one transaction; on SQLite take the write lock up front.
@@ -65,6 +71,8 @@ async def transaction() -> AsyncIterator[None]:
     fail with "database is locked" instead of waiting; IMMEDIATE makes writers queue politely.
     """
     engine = get_engine()
+    if _reading.get():
+        raise RuntimeError("db.transaction() inside db.reading(): that snapshot is read-only")
     if isinstance(engine, SQLiteEngine):
         # queue for the write lock here (writer_lock.py): SQLite's own busy wait sleeps up to
         # 100 ms between tries, so two busy writers wasted much of their time asleep
@@ -93,8 +101,12 @@ async def reading() -> AsyncIterator[None]:
     if not isinstance(engine, SQLiteEngine) or engine.current_transaction.get() is not None:
         yield
         return
-    async with engine.transaction(transaction_type=TransactionType.deferred):
-        yield
+    token = _reading.set(True)
+    try:
+        async with engine.transaction(transaction_type=TransactionType.deferred):
+            yield
+    finally:
+        _reading.reset(token)
 
 
 async def start_pool() -> None:

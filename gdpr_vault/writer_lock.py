@@ -9,9 +9,11 @@ starved for a second.
 
 So write transactions on SQLite first take this lock: a thread lock for the tasks of this
 process, and ``flock`` on a file beside the database for the other processes. Both are tried
-without blocking and retried every :data:`POLL_SECONDS`, so a waiting task never holds a
-thread and a cancelled wait leaves nothing behind. SQLite's own locking stays the authority;
-this only decides who asks it next. See docs/adr/0007-sqlite-writer-lock.md.
+without blocking and retried every millisecond or few, so a waiting task never holds a
+thread and a cancelled wait leaves nothing behind; after :data:`TIMEOUT_SECONDS` it gives up
+as SQLite would. It is not a queue: the next writer is whoever tries first. SQLite's own
+locking stays the authority; this only decides who asks it next. See
+docs/adr/0007-sqlite-writer-lock.md.
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ import asyncio
 import contextvars
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-#: How often a waiting writer tries again.
+#: How often a waiting writer tries again: every millisecond at first, then less often, so
+#: many waiters (a busy web process) do not spin.
 POLL_SECONDS = 0.001
+POLL_MAX_SECONDS = 0.005
+#: As long as SQLite's own busy timeout (db.py): a writer stuck longer than this is an error.
+TIMEOUT_SECONDS = 30.0
+
+
+class WriterLockTimeout(sqlite3.OperationalError):
+    """What SQLite itself raises when its busy timeout runs out: the database is locked."""
+
 
 _held: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_writer_held", default=False)
 _thread_lock = threading.Lock()
@@ -72,8 +84,16 @@ async def sqlite_writer(database: Path) -> AsyncIterator[None]:
         yield
         return
     fd = _fd(database.with_name(database.name + ".writer-lock"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_SECONDS
+    pause = POLL_SECONDS
     while not _try_acquire(fd):
-        await asyncio.sleep(POLL_SECONDS)
+        if loop.time() >= deadline:
+            raise WriterLockTimeout(
+                f"database is locked: no write turn in {TIMEOUT_SECONDS:.0f} s ({database.name})"
+            )
+        await asyncio.sleep(pause)
+        pause = min(POLL_MAX_SECONDS, pause * 1.25)
     token = _held.set(True)
     try:
         yield

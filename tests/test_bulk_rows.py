@@ -75,6 +75,37 @@ async def test_analyze_as_the_inserting_transaction_s_last_statement():
         assert stats["reltuples"] == 2000  # ANALYZE saw the transaction's own rows
 
 
+async def test_a_busy_table_skips_analyze_after_a_short_wait_and_keeps_the_rows():
+    """A VACUUM (here: its lock, held by another connection) delays the fan-out by the lock
+    timeout at most; the rows commit, the statistics are left for later."""
+    if not db.is_postgres():
+        pytest.skip("ANALYZE runs on PostgreSQL only")
+    import time
+
+    import asyncpg
+
+    from gdpr_vault.settings import get_settings
+
+    other = await asyncpg.connect(get_settings().effective_database_url)
+    try:
+        holding = other.transaction()
+        await holding.start()
+        await other.execute("LOCK TABLE notice IN SHARE UPDATE EXCLUSIVE MODE")
+        rows = [_row(created_at=datetime(2026, 3, 2, tzinfo=UTC)) for _ in range(2000)]
+        began = time.monotonic()
+        async with db.transaction():
+            await insert_rows(Notice, rows)
+            await analyze_after_bulk(Notice, len(rows))
+            (setting,) = await Notice.raw("SELECT current_setting('lock_timeout') AS v")
+        waited = time.monotonic() - began
+        await holding.rollback()
+    finally:
+        await other.close()
+    assert await Notice.count() == 2000
+    assert 0.9 <= waited < 5
+    assert setting["v"] == "0"  # the transaction's own timeout is back as it was
+
+
 async def test_rows_naming_every_column_take_the_fast_path_with_the_same_conversions():
     class Kind(Enum):
         TEST = "test.notice"

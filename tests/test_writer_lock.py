@@ -74,3 +74,27 @@ async def test_another_process_holding_the_lock_makes_us_wait(tmp_path: Path):
         waited = time.monotonic() - began
     assert other.wait(timeout=10) == 0
     assert waited >= 0.15  # it waited for the other process to let go
+
+
+async def test_a_writer_that_never_gets_its_turn_gives_up_as_sqlite_would(tmp_path, monkeypatch):
+    import sqlite3
+
+    from gdpr_vault import writer_lock
+
+    monkeypatch.setattr(writer_lock, "TIMEOUT_SECONDS", 0.2)
+    database = tmp_path / "vault.sqlite3"
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with sqlite_writer(database):
+            held.set()
+            await release.wait()
+
+    holding = asyncio.create_task(holder())
+    await held.wait()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        async with sqlite_writer(database):
+            pass
+    release.set()
+    await holding

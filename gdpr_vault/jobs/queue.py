@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from gdpr_vault import db
 from gdpr_vault.ids import new_id
 from gdpr_vault.jobs.tables import Job
+
+log = structlog.get_logger("gdpr_vault.jobs")
 
 Handler = Callable[[dict[str, Any], datetime], Awaitable[None]]
 _HANDLERS: dict[str, Handler] = {}
@@ -151,18 +155,41 @@ async def complete_in_transaction() -> None:
     running.next_job = await claim(running.worker_id, running.now, running.lease_seconds)
 
 
-async def _still_mine(job: dict[str, Any], worker_id: str, status: str) -> bool:
-    """Whether the job is in ``status`` under this worker's name: a transaction that took or
-    finished it may have rolled back after :func:`complete_in_transaction`."""
-    row = await Job.select(Job.status, Job.locked_by).where(Job.id == job["id"]).first()
-    return row is not None and row["status"] == status and row["locked_by"] == worker_id
+async def _still_mine(
+    job: dict[str, Any], worker_id: str, status: str, now: datetime | None = None
+) -> bool:
+    """Whether the job is in ``status`` under this worker's name (and, given ``now``, its lease
+    still runs): a transaction that took or finished it may have rolled back after
+    :func:`complete_in_transaction`, and a job taken for later may have been taken over."""
+    row = (
+        await Job.select(Job.status, Job.locked_by, Job.lease_until)
+        .where(Job.id == job["id"])
+        .first()
+    )
+    return (
+        row is not None
+        and row["status"] == status
+        and row["locked_by"] == worker_id
+        and (now is None or (row["lease_until"] is not None and row["lease_until"] > now))
+    )
+
+
+async def _keep_for_later(worker_id: str, job: dict[str, Any] | None) -> None:
+    """Remember the job taken for this worker's next run; one per worker id (a second loop
+    under the same id would otherwise lose the first one's, left ``running``)."""
+    if job is None:
+        return
+    if worker_id in _taken:
+        await _put_back(job, worker_id)
+        return
+    _taken[worker_id] = job
 
 
 async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | None:
     """Claim and run one job; returns its id, or None when nothing is due."""
     job = _taken.pop(worker_id, None)
-    if job is not None and not await _still_mine(job, worker_id, "running"):
-        job = None
+    if job is not None and not await _still_mine(job, worker_id, "running", now):
+        job = None  # lost, or its lease ran out: claimed again below like any other
     if job is None:
         job = await claim(worker_id, now, lease_seconds)
     if job is None:
@@ -175,8 +202,12 @@ async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | No
             raise LookupError(f"no handler registered for job kind {job['kind']!r}")
         await func(json.loads(job["payload_json"]), now)
     except Exception as exc:  # a failing job must not kill the worker
-        if running.next_job is not None:  # taken in a transaction that may have committed
-            _taken[worker_id] = running.next_job
+        error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        if running.completed and await _still_mine(job, worker_id, "done"):
+            # it failed after its end had committed with its effects: done it stays
+            log.warning("job.failed_after_completion", job_id=job["id"], error=error)
+            await _keep_for_later(worker_id, running.next_job)
+            return job["id"]
         dead = job["attempts"] >= job["max_attempts"]
         async with db.transaction():
             await Job.update(
@@ -185,16 +216,17 @@ async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | No
                     Job.run_at: now + backoff(job["attempts"]),
                     Job.lease_until: None,
                     Job.locked_by: None,
-                    Job.last_error: "".join(traceback.format_exception_only(exc)).strip()[:2000],
+                    Job.last_error: error,
                     Job.finished_at: now if dead else None,
                 }
-            ).where((Job.id == job["id"]) & (Job.locked_by == worker_id))
+            ).where(
+                (Job.id == job["id"]) & (Job.locked_by == worker_id) & (Job.status == "running")
+            )
         return job["id"]
     finally:
         _running.reset(token)
     if running.completed and await _still_mine(job, worker_id, "done"):
-        if running.next_job is not None:
-            _taken[worker_id] = running.next_job
+        await _keep_for_later(worker_id, running.next_job)
         return job["id"]
     async with db.transaction():
         await _done(job["id"], worker_id, now)
@@ -220,8 +252,11 @@ async def release_taken(worker_id: str) -> None:
     """Put back the job this worker took for later but will not run (it is stopping), as if
     it had never been claimed, rather than leave it to its lease."""
     job = _taken.pop(worker_id, None)
-    if job is None:
-        return
+    if job is not None:
+        await _put_back(job, worker_id)
+
+
+async def _put_back(job: dict[str, Any], worker_id: str) -> None:
     async with db.transaction():
         await Job.update(
             {

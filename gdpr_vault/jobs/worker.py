@@ -54,9 +54,20 @@ async def run_worker(
     settings: Settings, clock: Clock, stop: asyncio.Event, *, max_idle_loops: int | None = None
 ) -> None:
     me = worker_id()
+    log.info("worker.started", worker=me)
+    try:
+        await _loop(me, settings, clock, stop, max_idle_loops)
+    finally:  # whatever ended the loop, the job taken for later goes back to the queue
+        with contextlib.suppress(Exception):
+            await release_taken(me)
+    log.info("worker.stopped", worker=me)
+
+
+async def _loop(
+    me: str, settings: Settings, clock: Clock, stop: asyncio.Event, max_idle_loops: int | None
+) -> None:
     idle = 0
     next_schedule = clock()
-    log.info("worker.started", worker=me)
     while not stop.is_set():
         now = clock()
         if now >= next_schedule:
@@ -75,5 +86,3 @@ async def run_worker(
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.worker_poll_seconds)
-    await release_taken(me)
-    log.info("worker.stopped", worker=me)

@@ -66,7 +66,12 @@ class NoticeRef:
 
 @dataclass(frozen=True)
 class NoticeRequest:
-    """One notice for :func:`queue_notices`: to which client, about what, with which facts."""
+    """One notice for :func:`queue_notices`: to which client, about what, with which facts.
+
+    ``facts`` is JSON-like with string keys at every level, as JSON objects have (values that
+    are not JSON are stored as their ``str``): its canonical text is stored once and hashed
+    as it is (``_batch_event``), which is only the digest of the facts as read back when no
+    key had to be turned into a string. The tests check it for every notice written."""
 
     client_id: str
     kind: str
@@ -501,6 +506,8 @@ def _prepare_one(
     # stored canonical, so a batch's trail digest is computed from these texts (_batch_event)
     facts_json = trail.canonical_json(dict(request.facts))
     facts = json.loads(facts_json)  # what templates see: the facts as stored
+    if slots.VERIFY:  # tests: string keys, so the stored text is the canonical form of facts
+        assert facts_json == trail.canonical_json(facts), f"non-string keys in {request.kind}"
     notice = {
         "id": new_id("ntc"),
         "client_id": request.client_id,

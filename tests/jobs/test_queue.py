@@ -161,3 +161,68 @@ async def test_a_job_taken_for_later_and_lost_is_not_run_twice(db):
     assert await queue.run_one("thief", later, 60) == second
     assert await queue.run_one("w", later, 60) is None
     assert RUNS == ["one", "two"]
+
+
+@queue.handler("test.fails_after_commit")
+async def _fails_after_commit(payload: dict, now: datetime) -> None:
+    async with database.transaction():
+        await queue.complete_in_transaction()
+        RUNS.append(payload["name"])
+    raise RuntimeError("after the commit")
+
+
+async def test_a_failure_after_the_end_committed_keeps_the_job_done(db):
+    """Its effects committed with its end: running it again would repeat them."""
+    RUNS.clear()
+    job_id = await add("test.fails_after_commit", "once")
+    assert await queue.run_one("w", T0, 60) == job_id
+    assert await _status(job_id) == ("done", "w", 1)
+    assert await queue.run_one("w", T0 + timedelta(hours=2), 60) is None
+    assert RUNS == ["once"]
+
+
+async def test_a_job_taken_for_later_whose_lease_ran_out_is_claimed_again(db):
+    RUNS.clear()
+    first = await add("test.atomic", "one")
+    second = await add("test.atomic", "two")
+    assert await queue.run_one("w", T0, 60) == first
+    assert await queue.run_one("w", T0 + timedelta(seconds=61), 60) == second
+    assert await _status(second) == ("done", "w", 2)  # a second claim, counted as such
+    assert RUNS == ["one", "two"]
+
+
+async def test_a_worker_loop_that_dies_puts_back_the_job_it_took(db, monkeypatch):
+    from gdpr_vault.jobs import worker
+    from gdpr_vault.settings import get_settings
+
+    first = await add("test.atomic", "one")
+    second = await add("test.atomic", "two")
+
+    async def broken_delivery(*args, **kwargs):
+        raise RuntimeError("the outbox is down")
+
+    calls = 0
+    real_run_one = worker.run_one
+
+    async def run_one_then_stop(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await real_run_one(*args, **kwargs) if calls == 1 else None
+
+    monkeypatch.setattr(worker, "run_one", run_one_then_stop)
+    monkeypatch.setattr(worker, "deliver_due", broken_delivery)
+    with pytest.raises(RuntimeError, match="outbox is down"):
+        await worker.run_worker(get_settings(), lambda: T0, asyncio.Event())
+    assert (await _status(first))[0] == "done"
+    assert await _status(second) == ("queued", None, 0)
+
+
+async def test_a_write_inside_a_read_phase_is_refused(db):
+    if database.is_postgres():
+        pytest.skip("reading() is a deferred SQLite transaction; on PostgreSQL it does nothing")
+    async with database.reading():
+        with pytest.raises(RuntimeError, match=r"inside db\.reading"):
+            async with database.transaction():
+                pass
+    async with database.transaction():  # and after it, writes go on as usual
+        await queue.enqueue("test.record", {"name": "x"}, run_at=T0)

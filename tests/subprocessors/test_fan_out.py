@@ -4,6 +4,7 @@ its batch with ``queue_notices`` and links the notices; re-runs and abandonment 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 
 import pytest
@@ -129,6 +130,12 @@ async def test_a_client_nobody_would_hear_is_refused_up_front(api, tokens, clock
     assert events == []
 
 
+async def elsewhere(work):
+    """Run ``work`` as another worker or request would: in a task of its own, outside the
+    calling task's read transaction and locks."""
+    return await asyncio.create_task(work, context=contextvars.Context())
+
+
 async def test_a_batch_notified_meanwhile_by_another_worker_is_not_written_twice(
     api, tokens, clock, through_jobs, monkeypatch
 ):
@@ -143,7 +150,7 @@ async def test_a_batch_notified_meanwhile_by_another_worker_is_not_written_twice
     async def render_then_lose_the_race(change, rows, actor, now):
         prepared = await render(change, rows, actor, now)
         if actor == "late":  # the other worker: same batch, rendered and written first
-            raced.append(await service.notify_batch(change_id, clients, "other", now))
+            raced.append(await elsewhere(service.notify_batch(change_id, clients, "other", now)))
         return prepared
 
     monkeypatch.setattr(service, "_prepare_notices", render_then_lose_the_race)
@@ -166,7 +173,7 @@ async def test_abandoned_between_rendering_and_writing_sends_nothing(
 
     async def render_then_abandon(change, rows, actor, now):
         prepared = await render(change, rows, actor, now)
-        await service.abandon_change(change_id, "the provider withdrew", "dpo", now)
+        await elsewhere(service.abandon_change(change_id, "the provider withdrew", "dpo", now))
         return prepared
 
     monkeypatch.setattr(service, "_prepare_notices", render_then_abandon)
