@@ -43,10 +43,21 @@ def require_aware(value: datetime, field: str) -> datetime:
     return value
 
 
+_last_iso: tuple[datetime, str] | None = None
+
+
 def utc_iso(value: datetime | None) -> str | None:
+    """``2026-03-02T09:00:00Z``. The last value's text is remembered (by identity: datetimes
+    are immutable): a fan-out formats its one ``now`` thousands of times."""
+    global _last_iso
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    last = _last_iso
+    if last is not None and last[0] is value:
+        return last[1]
+    text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    _last_iso = (value, text)
+    return text
 
 
 def parse_instant(text: str, field: str) -> datetime:

@@ -225,7 +225,10 @@ async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | No
         return job["id"]
     finally:
         _running.reset(token)
-    if running.completed and await _still_mine(job, worker_id, "done"):
+    if running.completed:
+        # its end committed with its effects, or (a handler that swallowed its own rollback)
+        # neither did: then it is still running under its lease and will be run again, as
+        # it should. The job taken with it is checked before it runs.
         await _keep_for_later(worker_id, running.next_job)
         return job["id"]
     async with db.transaction():

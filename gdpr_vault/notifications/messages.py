@@ -133,10 +133,19 @@ def _folded(name: str, value: str) -> str:
     return policy.SMTP.fold_binary(name, msg[name]).decode("ascii")
 
 
+_last_date: tuple[datetime, str] | None = None
+
+
 def _date_header(date: datetime) -> str:
     """A fan-out's messages share their date: it is formatted and folded once. Keyed by the
-    ISO text, which carries the offset: equal instants in two zones are different headers."""
-    return _date_header_of(date.isoformat(), date)
+    ISO text, which carries the offset: equal instants in two zones are different headers;
+    the very same object as the last call's needs no key at all."""
+    global _last_date
+    if _last_date is not None and _last_date[0] is date:
+        return _last_date[1]
+    header = _date_header_of(date.isoformat(), date)
+    _last_date = (date, header)
+    return header
 
 
 @lru_cache(maxsize=64)

@@ -181,6 +181,12 @@ def slottable(kind: str, language: str, slots: tuple[str, ...]) -> bool:
 # --- grouping and filling ----------------------------------------------------------------------
 
 _MISSING = object()
+#: What markupsafe's escape replaces; most values (ids, links, plain names) hold none of it.
+_HTML_SPECIAL = re.compile("[&<>\"']")
+
+
+def _escaped(value: str) -> str:
+    return str(escape(value)) if _HTML_SPECIAL.search(value) else value
 
 
 def _get(context: Mapping[str, Any], path: Sequence[str]) -> Any:
@@ -339,7 +345,7 @@ class SlotRenderer:
         if group is None:
             return None
         assert isinstance(group, _Group)
-        escaped = [str(escape(v)) for v in values] if group.escapes else values
+        escaped = [_escaped(v) for v in values] if group.escapes else values
         return Filled(group, values, escaped)
 
     @staticmethod

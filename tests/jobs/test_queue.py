@@ -226,3 +226,28 @@ async def test_a_write_inside_a_read_phase_is_refused(db):
                 pass
     async with database.transaction():  # and after it, writes go on as usual
         await queue.enqueue("test.record", {"name": "x"}, run_at=T0)
+
+
+@queue.handler("test.swallows_rollback")
+async def _swallows_rollback(payload: dict, now: datetime) -> None:
+    RUNS.append(payload["name"])
+    if len(RUNS) > 1:  # the second run completes for real
+        async with database.transaction():
+            await queue.complete_in_transaction()
+        return
+    try:
+        async with database.transaction():
+            await queue.complete_in_transaction()
+            raise ValueError("rolled back")
+    except ValueError:
+        pass  # the handler swallows it: its effects and its end rolled back together
+
+
+async def test_an_end_rolled_back_by_the_handler_itself_is_run_again_after_its_lease(db):
+    RUNS.clear()
+    job_id = await add("test.swallows_rollback", "x")
+    assert await queue.run_one("w", T0, 60) == job_id
+    assert await _status(job_id) == ("running", "w", 1)  # not marked done without its effects
+    assert await queue.run_one("w2", T0 + timedelta(seconds=61), 60) == job_id
+    assert await _status(job_id) == ("done", "w2", 2)
+    assert RUNS == ["x", "x"]
