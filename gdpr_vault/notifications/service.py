@@ -466,6 +466,14 @@ async def _recipients(requests: Sequence[NoticeRequest]) -> _Recipients:
             raise NotFound(f"client {client_id} not found", field="client_id")
     by_email = list(dict.fromkeys(r.client_id for r in requests if "email" in r.channels))
     by_hook = list(dict.fromkeys(r.client_id for r in requests if "webhook" in r.channels))
+    return await _reachable(clients, by_email, by_hook)
+
+
+async def _reachable(
+    clients: dict[str, dict[str, Any]], by_email: Sequence[str], by_hook: Sequence[str]
+) -> _Recipients:
+    """The notice contacts of the ``by_email`` clients and the active webhook endpoints of the
+    ``by_hook`` ones."""
     contacts = await contracts.notice_contacts_by_client(by_email) if by_email else {}
     endpoints: dict[str, list[str]] = {}
     for chunk in _chunks(by_hook, 5000):
@@ -485,10 +493,12 @@ async def clients_without_recipient(
     lets a fan-out refuse up front what ``queue_notices`` would refuse later."""
     ids = list(dict.fromkeys(client_ids))
     known = await contracts.clients_by_id(ids)
-    requests = [
-        NoticeRequest(c, "", "", "", {}, channels=tuple(channels)) for c in ids if c in known
-    ]
-    found = await _recipients(requests) if requests else _Recipients({}, {}, {})
+    present = [c for c in ids if c in known]
+    found = await _reachable(
+        known,
+        present if "email" in channels else [],
+        present if "webhook" in channels else [],
+    )
     return [c for c in ids if c not in known or not found.has_recipient(c, channels)]
 
 
