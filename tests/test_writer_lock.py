@@ -29,21 +29,22 @@ async def test_tasks_take_turns_and_a_holder_may_nest(tmp_path: Path):
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
 
 
+async def _holder(database: Path, held: asyncio.Event, release: asyncio.Event) -> None:
+    async with sqlite_writer(database):
+        held.set()
+        await release.wait()
+
+
 async def test_a_cancelled_wait_leaves_the_lock_free(tmp_path: Path):
     database = tmp_path / "vault.sqlite3"
     held = asyncio.Event()
     release = asyncio.Event()
 
-    async def holder() -> None:
-        async with sqlite_writer(database):
-            held.set()
-            await release.wait()
-
     async def waiter() -> None:
         async with sqlite_writer(database):
             pytest.fail("the waiter should have been cancelled before it got the lock")
 
-    holding = asyncio.create_task(holder())
+    holding = asyncio.create_task(_holder(database, held, release))
     await held.wait()
     waiting = asyncio.create_task(waiter())
     await asyncio.sleep(0.01)
@@ -85,13 +86,7 @@ async def test_a_writer_that_never_gets_its_turn_gives_up_as_sqlite_would(tmp_pa
     database = tmp_path / "vault.sqlite3"
     held = asyncio.Event()
     release = asyncio.Event()
-
-    async def holder() -> None:
-        async with sqlite_writer(database):
-            held.set()
-            await release.wait()
-
-    holding = asyncio.create_task(holder())
+    holding = asyncio.create_task(_holder(database, held, release))
     await held.wait()
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
         async with sqlite_writer(database):

@@ -320,31 +320,23 @@ def build_email(
     folded by the standard library (From, Subject and Date once per value); body lines are
     quoted-printable encoded once per distinct line.
     """
+    envelope: dict[str, Any] = {
+        "message_id": message_id,
+        "notice_id": notice_id,
+        "sender": sender,
+        "to_name": to_name,
+        "to_email": to_email,
+        "subject": subject,
+        "date": date,
+    }
     attached = [_attachment_part(a) for a in attachments]
     if any(part is None for part in attached):
-        return build_email_reference(
-            message_id=message_id,
-            notice_id=notice_id,
-            sender=sender,
-            to_name=to_name,
-            to_email=to_email,
-            subject=subject,
-            text=text,
-            html=html,
-            attachments=attachments,
-            date=date,
-        )
+        return build_email_reference(**envelope, text=text, html=html, attachments=attachments)
     return build_encoded_email(
-        message_id=message_id,
-        notice_id=notice_id,
-        sender=sender,
-        to_name=to_name,
-        to_email=to_email,
-        subject=subject,
+        **envelope,
         text_body=_qp_body(text),
         html_body=_qp_body(html) if html is not None else None,
         attached=[part for part in attached if part is not None],
-        date=date,
     )
 
 
