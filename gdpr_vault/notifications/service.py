@@ -311,6 +311,14 @@ def _webhook_draft(
     )
 
 
+#: The columns of a new notice and of a new outbox message that only later events fill:
+#: named, so their bulk insert takes every column as given (bulk._records' fast path).
+_NOTICE_LATER: dict[str, Any] = dict.fromkeys(("received_at", "receipt_method"))
+_MESSAGE_LATER: dict[str, Any] = dict.fromkeys(
+    ("lease_until", "locked_by", "last_error", "sent_at", "accepted_at", "acceptance")
+)
+
+
 def _message_row(notice: Mapping[str, Any], d: _Draft, now: datetime) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -328,6 +336,7 @@ def _message_row(notice: Mapping[str, Any], d: _Draft, now: datetime) -> dict[st
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        **_MESSAGE_LATER,
     }
 
 
@@ -529,6 +538,7 @@ def _prepare_one(
         "dedupe_key": None,
         "created_at": now,
         "created_by": actor,
+        **_NOTICE_LATER,
     }
     public = _notice_public({**notice, "facts": facts})
     client_view = {"id": client["id"], "legal_name": client["legal_name"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -143,3 +144,23 @@ async def test_a_client_without_recipient_refuses_the_whole_batch(api, tokens, c
     assert silent in str(caught.value)
     assert await Notice.count() == 0 and await OutboxMessage.count() == 0
     assert await service.queue_notices([], now=clock(), actor="test") == []
+
+
+def test_fan_out_rows_name_every_column():
+    """So their bulk insert takes every column as given (bulk._records' fast path): a column
+    added to these tables must be added to the rows, or the fan-out slows down unseen."""
+    from gdpr_vault.notifications.tables import Notice, OutboxMessage
+
+    draft = service._Draft("msg_1", "email", "a@b.example", None, "fr", "s", b"x", "t", "h")
+    message = service._message_row({"id": "ntc_1", "client_id": "cli_1"}, draft, None)
+    assert set(message) == {c._meta.name for c in OutboxMessage._meta.columns}
+    (request,) = _requests(["cli_1"], channels=("email",))
+    recipients = service._Recipients(
+        {"cli_1": {"id": "cli_1", "legal_name": "Client"}},
+        {"cli_1": [{"name": "DPO", "email": "dpo@client.example"}]},
+        {},
+    )
+    prepared = service._prepare_one(
+        request, recipients, now=datetime(2026, 3, 2, tzinfo=UTC), actor="t", sender="v@x.example"
+    )
+    assert set(prepared.notice) == {c._meta.name for c in Notice._meta.columns}
