@@ -64,10 +64,18 @@ def declare_fact_slots(kind: str, paths: Sequence[str]) -> None:
     """Name the facts of ``kind`` that differ per client (dotted paths under ``facts``), so a
     fan-out groups notices on everything else; facts not named here are part of the group."""
     _FACT_SLOTS[kind] = tuple(dict.fromkeys((*_FACT_SLOTS.get(kind, ()), *paths)))
+    _SLOT_PATHS.pop(kind, None)
+
+
+_SLOT_PATHS: dict[str, tuple[str, ...]] = {}
 
 
 def slot_paths(kind: str) -> tuple[str, ...]:
-    return RECIPIENT_PATHS + tuple(f"facts.{p}" for p in _FACT_SLOTS.get(kind, ()))
+    paths = _SLOT_PATHS.get(kind)
+    if paths is None:
+        paths = RECIPIENT_PATHS + tuple(f"facts.{p}" for p in _FACT_SLOTS.get(kind, ()))
+        _SLOT_PATHS[kind] = paths
+    return paths
 
 
 @cache
