@@ -169,6 +169,7 @@ def _email_draft(
     *,
     notice: Mapping[str, Any],
     facts: Mapping[str, Any],
+    facts_text: str | None = None,
     client: Mapping[str, Any] | None,
     kind: str,
     name: str,
@@ -191,7 +192,7 @@ def _email_draft(
         language=language,
     )
     if isinstance(renderer, SlotRenderer) and not attachments:
-        filled = renderer.fill(kind, language, context)
+        filled = renderer.fill(kind, language, context, facts_text=facts_text)
         bodies = filled.bodies() if filled is not None else None
         if filled is not None and bodies is not None:
             envelope = {
@@ -550,6 +551,7 @@ def _prepare_one(
                 _email_draft(
                     notice=public,
                     facts=facts,
+                    facts_text=facts_json,
                     client=client_view,
                     kind=request.kind,
                     name=contact["name"],

@@ -269,3 +269,32 @@ def test_a_sentinel_changed_on_its_way_out_falls_back_to_direct_rendering(monkey
     context = _context(1, "Ada", None, "/o/1")
     assert renderer("k", "fr", context).text == "DEAR ADA"
     assert renderer.groups == 1 and None in renderer._groups.values()
+
+
+def test_a_group_key_from_the_facts_text_groups_alike_and_separates_the_rest():
+    """Given the facts' canonical text, the key masks each slotted fact in it; notices alike
+    but for their own values share a group, any other difference makes a new one, and a value
+    found twice in the text falls back to the full ``repr``; every output equals the direct
+    render."""
+    from gdpr_vault.evidence.trail import canonical_json
+
+    renderer = slots.SlotRenderer()
+
+    def fill(context: dict) -> None:
+        text = canonical_json(context["facts"])
+        filled = renderer.fill("subprocessor.change", "fr", context, facts_text=text)
+        assert filled is not None
+        assert filled.rendered() == render("subprocessor.change", "fr", context)
+
+    for number in range(20):
+        fill(_context(number, f"Client {number}", f"https://r/{number}", f"/o/{number}"))
+    assert renderer.groups == 1
+    other = _context(98, "Client 98", "https://r/98", "/o/98")
+    other["facts"]["summary"] = "différent"
+    fill(other)
+    assert renderer.groups == 2
+    twice = _context(99, "Client 99", "https://r/99", "/o/99")
+    twice["facts"]["summary"] = "/o/99"  # the objection link also appears elsewhere
+    fill(twice)
+    assert renderer.groups == 3
+    assert any(len(key) == 3 for key in renderer._groups)  # that one keyed by its repr
