@@ -147,6 +147,14 @@ def window_clause(terms: ContractTerms) -> str:
     return DEFAULT_CLAUSE + " (contract silent: product default)"
 
 
+def silence_means_acceptance(terms: ContractTerms) -> bool:
+    """Whether a client silent until its window closes has accepted the change: yes when its
+    contract says so, and when it says nothing (the product's default, as the notice tells the
+    client); no only when the contract says otherwise."""
+    said = terms.subprocessors.silence_means_acceptance
+    return said is None or bool(said)
+
+
 def objection_window(received_at: datetime, terms: ContractTerms) -> Deadline:
     """The client's objection window: from receipt, for the contract's term, in its zone."""
     term = terms.objection_window

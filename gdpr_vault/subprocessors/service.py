@@ -1007,8 +1007,7 @@ def _objection_terms(terms: ContractTerms) -> dict[str, Any]:
         "extended_to_working_day": term.extend,
         "clause": rules.window_clause(terms),
         "in_writing_with_reasons": True,
-        "silence_means_acceptance": bool(terms.subprocessors.silence_means_acceptance)
-        or terms.subprocessors.silence_means_acceptance is None,
+        "silence_means_acceptance": rules.silence_means_acceptance(terms),
         "time_zone": terms.time_zone,
     }
 

@@ -153,3 +153,16 @@ def test_notice_content():
     assert rules.notice_content_errors(facts) == []
     gaps = rules.notice_content_errors({**facts, "activities": [], "contact": " "})
     assert [field for field, _ in gaps] == ["activities", "contact"]
+
+
+@pytest.mark.parametrize(("said", "accepted"), [(None, True), (True, True), (False, False)])
+def test_silence_means_acceptance_unless_the_contract_says_otherwise(said, accepted):
+    import msgspec
+
+    terms = msgspec.structs.replace(
+        OPENSAFE,
+        subprocessors=msgspec.structs.replace(
+            OPENSAFE.subprocessors, silence_means_acceptance=said
+        ),
+    )
+    assert rules.silence_means_acceptance(terms) is accepted
