@@ -26,6 +26,7 @@ import errno
 import fcntl
 import hashlib
 import io
+import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -92,6 +93,11 @@ DIRECT_ALIGN = 4096
 DIRECT_MIN = 256 << 10
 
 
+# Temporary names only need to be unique within one bag's temporary folder, which a new run
+# empties first: a counter is enough (random names cost a system call per file).
+_part_numbers = itertools.count()
+
+
 def _address(data: memoryview) -> int | None:
     """Memory address of a writable buffer (``None`` for read-only ones such as ``bytes``)."""
     try:
@@ -116,7 +122,7 @@ class LocalWriter:
         self._direct = direct and _O_DIRECT != 0
         self._direct_on = False
         self._offset = 0
-        self._tmp = tmp_dir / f"{os.urandom(16).hex()}.part"
+        self._tmp = tmp_dir / f"{os.getpid()}-{next(_part_numbers)}.part"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def _set_direct(self, on: bool) -> None:

@@ -1,10 +1,10 @@
 """``pack``: sources → a signed BagIt bag, streaming, in parallel, resumable.
 
 The flow is one-way: parse everything first (so a typo fails before a byte is copied), open or
-resume the destination's journal, run the sources' tasks on a small thread pool with a bounded
-number in flight (memory stays flat however many files), then render the tag files from the
-records, sign the tag manifest, and only at the very end delete the journal. A crash anywhere
-before that leaves a journal a rerun picks up.
+resume the destination's journal, run the sources' tasks on worker threads that walk the sources
+lazily (memory stays flat however many files; see :mod:`exporters.scheduling`), then render the
+tag files from the records, sign the tag manifest, and only at the very end delete the journal.
+A crash anywhere before that leaves a journal a rerun picks up.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from exporters.errors import InputError
 from exporters.journal import Journal, Record
 from exporters.paths import safe_segment
 from exporters.redact import Redactor, redact_url
+from exporters.scheduling import Cancelled, run_tasks
 from exporters.signing import SigningKey, sign
 from exporters.sources import Skipped, Source, open_source
 from exporters.streaming import HashingWriter
@@ -75,17 +75,12 @@ class PackResult:
         return self.envelope is not None
 
 
-class _Cancelled(Exception):
-    """Raised inside workers once another worker failed, so the pool drains quickly."""
-
-
 # A durable destination journals committed files in batches: one ``syncfs`` + one journal fsync
 # per batch instead of two fsyncs (and two disk cache flushes) per file. A batch is flushed once
 # it is this old or this large, so a crash costs at most about this much redone work.
 BATCH_SECONDS = 1.0
 BATCH_BYTES = 256 << 20
 BATCH_FILES = 2000
-TASKS_PER_WORKER = 32
 
 
 class _Engine:
@@ -125,13 +120,13 @@ class _Engine:
 
     def _count(self, size: int) -> None:
         if self.stop.is_set():
-            raise _Cancelled
+            raise Cancelled
         with self._lock:
             self.bytes_done += size
 
     def open(self, path: str) -> HashingWriter:
         if self.stop.is_set():
-            raise _Cancelled
+            raise Cancelled
         return HashingWriter(self._destination.open_writer(path), on_bytes=self._count)
 
     def commit(
@@ -175,6 +170,9 @@ class _Engine:
             self._journal.sync()
         finally:
             self._flush_lock.release()
+
+    def run(self, task: Any) -> None:
+        task.run(self)
 
     def skip(self, item: Skipped) -> None:
         with self._lock:
@@ -351,7 +349,8 @@ def _pack(
             )
 
     try:
-        _run_tasks(opened, engine, workers, report)
+        tasks = (task for source in opened for task in source.tasks(engine))
+        run_tasks(tasks, engine.run, workers, engine.stop, report)
     except BaseException:
         # Journal the files finished before the failure, so the rerun keeps them.
         with contextlib.suppress(Exception):
@@ -371,73 +370,6 @@ def _pack(
         tar,
         resumed,
     )
-
-
-def _first_cause(futures: set[Future[None]]) -> BaseException:
-    """The error that stopped the export: a real one rather than a ``_Cancelled`` it caused."""
-    errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
-    real = [e for e in errors if not isinstance(e, _Cancelled)]
-    chosen = (real or errors or [_Cancelled()])[0]
-    assert chosen is not None
-    return chosen
-
-
-def _run_task(task: Any, engine: _Engine) -> None:
-    """Run one task; on failure stop the others at once, from this worker thread.
-
-    Waiting for the main thread to notice (it polls every 0.2 s) let queued tasks keep
-    starting after a failure, so how much a crashed export had finished depended on timing.
-    """
-    try:
-        task.run(engine)
-    except BaseException:
-        engine.stop.set()
-        raise
-
-
-def _run_tasks(
-    sources: Sequence[Source], engine: _Engine, workers: int, report: Callable[[], None]
-) -> None:
-    """Keep at most ``TASKS_PER_WORKER × workers`` tasks in flight; stop all on the first failure.
-
-    A task is a few hundred bytes until it runs (buffers belong to threads), so a deep queue
-    costs nothing, while a shallow one left workers idle between small files, waiting for this
-    thread to wake up and hand out the next.
-    """
-    inflight: set[Future[None]] = set()
-    last_report = 0.0
-
-    def reap(block: bool) -> None:
-        nonlocal inflight, last_report
-        done, pending = wait(inflight, timeout=0.2 if block else 0, return_when=FIRST_COMPLETED)
-        inflight = set(pending)
-        for future in done:
-            if not future.cancelled() and future.exception() is not None:
-                raise _first_cause(done)  # a worker's error, re-raised in this thread
-        now = time.monotonic()
-        if now - last_report >= 0.25:
-            last_report = now
-            report()
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exporters") as pool:
-        try:
-            for source in sources:
-                for task in source.tasks(engine):
-                    while len(inflight) >= TASKS_PER_WORKER * workers:
-                        reap(block=True)
-                    inflight.add(pool.submit(_run_task, task, engine))
-            while inflight:
-                reap(block=True)
-        except BaseException as failure:
-            engine.stop.set()
-            for future in inflight:
-                future.cancel()
-            wait(inflight)
-            if isinstance(failure, _Cancelled):  # the cause may be in a task reaped later
-                cause = _first_cause(inflight)
-                if not isinstance(cause, _Cancelled):
-                    raise cause from None
-            raise
 
 
 def _finish(

@@ -107,12 +107,20 @@ class HashingWriter:
         self._raw.abort()
 
 
-def copy_readinto(readinto: Callable[[memoryview], int | None], writer: HashingWriter) -> None:
+def copy_readinto(
+    readinto: Callable[[memoryview], int | None],
+    writer: HashingWriter,
+    *,
+    expected_size: int | None = None,
+) -> None:
     """Pump a ``readinto``-style reader into ``writer``, alternating this thread's two buffers.
 
     While chunk *n* is written (helper thread) and hashed (here), nothing reads into its buffer:
     chunk *n + 1* goes to the other one, and the write of *n* is awaited before *n + 1* is
-    handed over, so writes reach the destination in order.
+    handed over, so writes reach the destination in order. With ``expected_size`` (a regular
+    file's size from ``fstat``), a read that does not fill the buffer and brings the total to
+    that size is taken as the end, instead of reading once more to see it: a small file costs
+    one read, not two. The caller still checks the final size, so a file that grew is caught.
     """
     views = thread_buffers()
     index = 0
@@ -132,6 +140,8 @@ def copy_readinto(readinto: Callable[[memoryview], int | None], writer: HashingW
             else:
                 pending = writer.write_overlapped(chunk)
             index ^= 1
+            if count < len(view) and writer.size == expected_size:
+                break
         if pending is not None:
             pending.result()
             pending = None

@@ -19,7 +19,7 @@ from exporters.errors import InputError
 from exporters.paths import safe_relative
 from exporters.redact import redact_url
 from exporters.sources.base import InventoryItem, Sink, Skipped, payload_root
-from exporters.streaming import copy_readinto
+from exporters.streaming import CHUNK_SIZE, copy_readinto
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -48,12 +48,11 @@ class FileTask:
         try:
             st = os.fstat(fd)
             identity = f"file:{st.st_size}:{st.st_mtime_ns}"
-            if hasattr(os, "posix_fadvise"):
+            if st.st_size > CHUNK_SIZE and hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             writer = sink.open(self._path)
             try:
-                with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
-                    copy_readinto(handle.readinto, writer)
+                copy_readinto(lambda view: os.readv(fd, (view,)), writer, expected_size=st.st_size)
                 if writer.size != st.st_size:
                     raise InputError(
                         f"{self._source.display}: {self.label!r} changed while being exported; "

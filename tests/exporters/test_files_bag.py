@@ -220,3 +220,53 @@ def test_unreadable_file_fails_cleanly(tmp_path, monkeypatch):
         monkeypatch.setattr(files_source.os, "open", refusing_open)
     with pytest.raises(PermissionError):
         pack([f"file://{root}/"], str(tmp_path / "bag"), client="")
+
+
+@pytest.mark.parametrize(
+    ("change", "size"),
+    [("grows", 10_000), ("shrinks", 10_000), ("grows", 5_000_000), ("shrinks", 5_000_000)],
+)
+def test_a_file_that_changes_size_before_it_is_read_is_refused(tmp_path, monkeypatch, change, size):
+    """A small file is read once and its short read taken as the end only at the fstat size."""
+    root = tmp_path / "src"
+    root.mkdir()
+    target = root / "moving.bin"
+    target.write_bytes(b"x" * size)
+    real_readv = os.readv
+    changed = False
+
+    def readv_after_change(fd, buffers):
+        nonlocal changed
+        if not changed and os.path.samestat(os.fstat(fd), target.stat()):
+            changed = True
+            if change == "grows":
+                with target.open("ab") as handle:
+                    handle.write(b"more")
+            else:
+                os.truncate(target, size // 2)
+        return real_readv(fd, buffers)
+
+    monkeypatch.setattr(os, "readv", readv_after_change)
+    with pytest.raises(InputError, match="changed while being exported"):
+        pack([f"file://{root}/"], str(tmp_path / "bag"), client="")
+    assert changed
+
+
+def test_a_file_that_grows_after_it_was_read_is_exported_as_read(tmp_path, monkeypatch):
+    root = tmp_path / "src"
+    root.mkdir()
+    target = root / "log.txt"
+    target.write_bytes(b"line 1\n")
+    real_readv = os.readv
+
+    def readv_then_append(fd, buffers):
+        count = real_readv(fd, buffers)
+        if count and os.path.samestat(os.fstat(fd), target.stat()):
+            with target.open("ab") as handle:
+                handle.write(b"line 2\n")
+        return count
+
+    monkeypatch.setattr(os, "readv", readv_then_append)
+    result = pack([f"file://{root}/"], str(tmp_path / "bag"), client="")
+    assert (tmp_path / "bag" / result.manifest[0].path).read_bytes() == b"line 1\n"
+    assert verify_bag(tmp_path / "bag").ok

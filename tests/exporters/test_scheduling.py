@@ -1,0 +1,110 @@
+"""The task runner: lanes by size, a bounded walk, and the first real failure wins."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from exporters.scheduling import LOOKAHEAD, SMALL_TASK, Cancelled, run_tasks
+
+
+@dataclass
+class FakeTask:
+    label: str
+    size_hint: int
+    ran_by: list[str] = field(default_factory=list)
+
+
+def _run(task: FakeTask) -> None:
+    task.ran_by.append(threading.current_thread().name)
+
+
+def test_every_task_runs_once_with_one_or_many_workers() -> None:
+    for workers in (1, 2, 5):
+        tasks = [FakeTask(str(i), (i % 3) * SMALL_TASK) for i in range(200)]
+        run_tasks(tasks, _run, workers, threading.Event(), lambda: None)
+        assert all(len(task.ran_by) == 1 for task in tasks)
+
+
+def test_small_files_go_to_the_first_worker_while_the_others_take_large_ones() -> None:
+    """Each lane keeps to its kind while any is left, then helps with the other kind."""
+    both_running = threading.Barrier(2)
+    order: list[tuple[str, bool]] = []
+
+    def run(task: FakeTask) -> None:
+        if task.label.startswith("first"):
+            both_running.wait(timeout=5)  # each lane has surely taken its first task
+        order.append((threading.current_thread().name, task.size_hint < SMALL_TASK))
+
+    small = [FakeTask("first-small", 10)] + [FakeTask(f"s{i}", 10) for i in range(20)]
+    large = [FakeTask("first-large", SMALL_TASK)] + [
+        FakeTask(f"l{i}", 2 * SMALL_TASK) for i in range(3)
+    ]
+    run_tasks(large + small, run, 2, threading.Event(), lambda: None)
+    assert len(order) == len(small) + len(large)
+    for thread, own_is_small in (("exporters-0", True), ("exporters-1", False)):
+        kinds = [is_small == own_is_small for name, is_small in order if name == thread]
+        assert kinds[0], f"{thread} started with the other lane's work"
+        assert kinds == sorted(kinds, reverse=True), f"{thread} went back to its own kind"
+
+
+def test_the_walk_is_never_more_than_the_lookahead_ahead() -> None:
+    pulled = 0
+    most_ahead = 0
+    done = 0
+    lock = threading.Lock()
+
+    def tasks() -> Iterator[FakeTask]:
+        nonlocal pulled, most_ahead
+        for i in range(LOOKAHEAD * 10):
+            pulled += 1
+            with lock:
+                most_ahead = max(most_ahead, pulled - done)
+            yield FakeTask(str(i), SMALL_TASK)  # all large: the small lane finds none of its own
+
+    def run(task: FakeTask) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+
+    run_tasks(tasks(), run, 2, threading.Event(), lambda: None)
+    assert pulled == LOOKAHEAD * 10
+    assert most_ahead <= LOOKAHEAD + 2
+
+
+def test_a_failure_stops_the_rest_and_the_real_error_is_raised() -> None:
+    stop = threading.Event()
+    started: list[str] = []
+
+    def run(task: FakeTask) -> None:
+        started.append(task.label)
+        if task.label == "3":
+            raise OSError("disk full")
+        if stop.is_set():
+            raise Cancelled
+
+    tasks = [FakeTask(str(i), SMALL_TASK) for i in range(1000)]
+    with pytest.raises(OSError, match="disk full"):
+        run_tasks(tasks, run, 2, stop, lambda: None)
+    assert stop.is_set()
+    assert len(started) < 100  # queued tasks never started once the failure was seen
+
+
+def test_progress_is_reported_while_tasks_run() -> None:
+    reports = 0
+    release = threading.Event()
+
+    def report() -> None:
+        nonlocal reports
+        reports += 1
+        if reports >= 2:
+            release.set()
+
+    def run(task: FakeTask) -> None:
+        assert release.wait(timeout=5)
+
+    run_tasks([FakeTask("slow", 0)], run, 1, threading.Event(), report)
+    assert reports >= 2
