@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import hashlib
@@ -184,9 +183,14 @@ class LocalWriter:
 
 
 def _load_syncfs() -> Any:
-    """libc's ``syncfs(fd)`` (Linux), or ``None`` where it is not available."""
+    """libc's ``syncfs(fd)`` (Linux), or ``None`` where it is not available.
+
+    Looked up in the running program's own symbols (``CDLL(None)``, which include the C
+    library's): ``ctypes.util.find_library`` would run ``ldconfig`` in a subprocess on every
+    start, a noticeable part of a small export.
+    """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
         function = libc.syncfs
     except (OSError, AttributeError):
         return None

@@ -18,11 +18,16 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# ``cryptography`` is imported where a key is made, loaded or checked, not with this module:
+# every ``pack`` imports it, and an unsigned export would pay a fifth of its start-up for it.
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -52,22 +57,30 @@ class SigningKey:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """SHA-256 of the raw public key: stable, short enough to print, independent of PEM layout."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
 def generate_key() -> SigningKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return SigningKey(Ed25519PrivateKey.generate())
 
 
 def save_private_key(key: SigningKey, path: Path) -> None:
     """Write the key readable by its owner only; the directory is created if needed."""
+    from cryptography.hazmat.primitives import serialization
+
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM,
@@ -81,6 +94,9 @@ def save_private_key(key: SigningKey, path: Path) -> None:
 
 
 def load_private_key(path: Path) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError(f"{path} is not an Ed25519 private key")
@@ -88,6 +104,9 @@ def load_private_key(path: Path) -> SigningKey:
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
         raise SignatureError("the public key is not an Ed25519 key")
@@ -135,6 +154,8 @@ def verify_envelope(
     envelope: Mapping[str, Any], public_keys: Mapping[str, Ed25519PublicKey]
 ) -> dict[str, Any]:
     """Check one signature by a known key and return the Statement; raise SignatureError if not."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         payload_type = envelope["payloadType"]
         payload = base64.b64decode(envelope["payload"], validate=True)

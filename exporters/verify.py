@@ -17,9 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Literal
 
 from exporters import bag
 from exporters.paths import decode_manifest_path
@@ -31,6 +29,9 @@ from exporters.signing import (
     verify_envelope,
 )
 from exporters.streaming import thread_buffers
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SignatureStatus = Literal["valid", "invalid", "unsigned", "unchecked"]
 _LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?(.+)$")

@@ -41,11 +41,11 @@ async def test_export_crash_after_three_files_resumes_and_completes(
     real_copy = file_sources.copy_readinto
     calls = {"n": 0}
 
-    def crash_on_fourth(readinto, writer):
+    def crash_on_fourth(readinto, writer, **options):
         calls["n"] += 1
         if calls["n"] == 4:
             raise OSError("simulated crash: disk pulled mid-export")
-        return real_copy(readinto, writer)
+        return real_copy(readinto, writer, **options)
 
     monkeypatch.setattr(file_sources, "copy_readinto", crash_on_fourth)
     assert await run_one("w1", clock(), 300) is not None
