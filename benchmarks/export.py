@@ -160,6 +160,14 @@ def bench_files(tree: Path, work: Path, runs: int, workers: int, total: int) -> 
     of a writer's time, and no real export starts right after such a deletion.
     """
     counter = iter(range(1_000_000))
+    # Outputs stay until the end (see above): four writing contenders and the disk floor a round.
+    needed = 5 * runs * total
+    free = shutil.disk_usage(work).free
+    if free < needed * 1.1:
+        gib = 2**30
+        raise SystemExit(
+            f"the outputs need about {needed / gib:.1f} GiB in {work}; {free / gib:.1f} GiB free"
+        )
 
     def fresh() -> Path:
         return work / f"out-{next(counter)}"
@@ -223,9 +231,10 @@ def bench_files(tree: Path, work: Path, runs: int, workers: int, total: int) -> 
         ("openssl", "(b) openssl dgst -sha256 (one process, no copy)"),
         ("peer", "(c) peer: copytree + bagit make_bag(p=2)"),
     ]
-    print(f"  {'':56} {'wall s':>8} {'cpu s':>8}")
+    print(f"  {'':56} {'wall s':>8} {'cpu s':>8}   each run's wall s")
     for name, label in rows:
-        print(f"  {label:56} {wall(name):8.2f} {cpu(name):8.2f}")
+        each = " ".join(f"{r.wall:.2f}" for r in results[name])
+        print(f"  {label:56} {wall(name):8.2f} {cpu(name):8.2f}   {each}")
     for name in ("ours", "ours_nofsync"):
         print(
             f"  {name:13} / openssl = {wall(name) / wall('openssl'):5.2f} wall,"
