@@ -4,7 +4,9 @@ workers on PostgreSQL never run one job twice at once. See docs/adr/0002-job-que
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -185,6 +187,60 @@ async def _keep_for_later(worker_id: str, job: dict[str, Any] | None) -> None:
     _taken[worker_id] = job
 
 
+async def _renew_lease(
+    job_id: str, worker_id: str, now: datetime, lease_seconds: int, ended: asyncio.Event
+) -> None:
+    """Push the running job's lease forward every third of it until ``ended`` is set.
+
+    Why: a lease lets another worker take over a job whose worker died, but a job that is
+    merely long (an export of hundreds of gigabytes, hours of copying) must not be taken over
+    while it runs: two workers would pack the same bag at once. The lease is extended from the
+    worker's ``now`` by the time actually elapsed, so a test's fixed clock still means
+    something. Each renewal is its own short transaction; it waits its turn behind the
+    handler's own transactions like any other writer.
+    """
+    started = time.monotonic()
+    interval = max(1.0, lease_seconds / 3)
+    while True:
+        try:
+            await asyncio.wait_for(ended.wait(), timeout=interval)
+            return
+        except TimeoutError:
+            pass
+        elapsed = timedelta(seconds=time.monotonic() - started)
+        async with db.transaction():
+            renewed = (
+                await Job.update(
+                    {Job.lease_until: now + elapsed + timedelta(seconds=lease_seconds)}
+                )
+                .where(
+                    (Job.id == job_id) & (Job.locked_by == worker_id) & (Job.status == "running")
+                )
+                .returning(Job.id)
+            )
+        if not renewed:
+            log.warning("job.lease_lost", job_id=job_id, worker=worker_id)
+            return
+
+
+async def _run_handler(func: Handler, job: dict[str, Any], running: _Running) -> None:
+    """Run the handler while a companion task keeps the job's lease alive."""
+    ended = asyncio.Event()
+    keeper = asyncio.create_task(
+        _renew_lease(job["id"], running.worker_id, running.now, running.lease_seconds, ended)
+    )
+    try:
+        await func(json.loads(job["payload_json"]), running.now)
+    finally:
+        ended.set()
+        # The keeper ends between renewals; a renewal under way finishes first (never
+        # cancelled halfway through its transaction). Its own failure must not mask the job's.
+        try:
+            await keeper
+        except Exception as exc:  # a lost renewal only risks a takeover
+            log.warning("job.lease_renewal_failed", job_id=job["id"], error=str(exc))
+
+
 async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | None:
     """Claim and run one job; returns its id, or None when nothing is due."""
     job = _taken.pop(worker_id, None)
@@ -200,7 +256,7 @@ async def run_one(worker_id: str, now: datetime, lease_seconds: int) -> str | No
     try:
         if func is None:
             raise LookupError(f"no handler registered for job kind {job['kind']!r}")
-        await func(json.loads(job["payload_json"]), now)
+        await _run_handler(func, job, running)
     except Exception as exc:  # a failing job must not kill the worker
         error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
         if running.completed and await _still_mine(job, worker_id, "done"):

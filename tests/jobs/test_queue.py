@@ -251,3 +251,50 @@ async def test_an_end_rolled_back_by_the_handler_itself_is_run_again_after_its_l
     assert await queue.run_one("w2", T0 + timedelta(seconds=61), 60) == job_id
     assert await _status(job_id) == ("done", "w2", 2)
     assert RUNS == ["x", "x"]
+
+
+SLOW: dict[str, asyncio.Event] = {}  # fresh events per test: each test has its own loop
+
+
+@queue.handler("test.slow")
+async def _slow(payload: dict, now: datetime) -> None:
+    SLOW["started"].set()
+    await SLOW["release"].wait()
+    RUNS.append(payload["name"])
+
+
+def _slow_events() -> tuple[asyncio.Event, asyncio.Event]:
+    SLOW["started"], SLOW["release"] = asyncio.Event(), asyncio.Event()
+    return SLOW["started"], SLOW["release"]
+
+
+async def test_a_long_job_keeps_its_lease_while_it_runs(db):
+    """An export can take hours: no other worker may take it over while it is still running."""
+    RUNS.clear()
+    started, release = _slow_events()
+    job_id = await add("test.slow", "long")
+    running = asyncio.create_task(queue.run_one("w1", T0, 3))
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.sleep(2.5)  # two renewals (every second with a 3 s lease)
+    row = await Job.select(Job.lease_until).where(Job.id == job_id).first()
+    assert row["lease_until"] >= T0 + timedelta(seconds=5)
+    # Past the first lease, a second worker finds nothing to take over.
+    assert await queue.run_one("w2", T0 + timedelta(seconds=4), 3) is None
+    release.set()
+    assert await asyncio.wait_for(running, 10) == job_id
+    assert await _status(job_id) == ("done", "w1", 1)
+    assert RUNS == ["long"]
+
+
+async def test_a_renewal_that_finds_the_job_taken_over_stops_renewing(db):
+    started, release = _slow_events()
+    job_id = await add("test.slow", "lost")
+    running = asyncio.create_task(queue.run_one("w1", T0, 3))
+    await asyncio.wait_for(started.wait(), 5)
+    async with database.transaction():  # as if w1 had been presumed dead and w2 took the job
+        await Job.update({Job.locked_by: "w2"}).where(Job.id == job_id)
+    await asyncio.sleep(1.5)
+    row = await Job.select(Job.lease_until).where(Job.id == job_id).first()
+    assert row["lease_until"] == T0 + timedelta(seconds=3)  # w1 did not push w2's lease
+    release.set()
+    await asyncio.wait_for(running, 10)
