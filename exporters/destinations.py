@@ -53,6 +53,8 @@ class Destination(Protocol):
 
     def describe(self) -> str: ...
 
+    def exclusive(self) -> contextlib.AbstractContextManager[None]: ...
+
     def location(self, relpath: str = "") -> str: ...
 
     def state(self) -> State: ...
@@ -92,8 +94,9 @@ DIRECT_ALIGN = 4096
 DIRECT_MIN = 256 << 10
 
 
-# Temporary names only need to be unique within one bag's temporary folder, which a new run
-# empties first: a counter is enough (random names cost a system call per file).
+# Temporary names: a random token per process (a random name per file cost a system call
+# each) plus a counter. Not the pid: two containers sharing a volume can both be pid 1.
+_PART_TOKEN = os.urandom(8).hex()
 _part_numbers = itertools.count()
 
 
@@ -106,7 +109,7 @@ def _address(data: memoryview) -> int | None:
 
 
 class LocalWriter:
-    """Writes to ``<bag>/.exporters-tmp/<random>`` then renames into place on commit.
+    """Writes to ``<bag>/.exporters-tmp/<token>-<pid>-<n>.part``, renamed into place on commit.
 
     ``fsync=True`` makes the file durable before the rename (small tag files at the end);
     payload files are made durable in batches by :meth:`LocalDestination.sync` instead.
@@ -121,7 +124,7 @@ class LocalWriter:
         self._direct = direct and _O_DIRECT != 0
         self._direct_on = False
         self._offset = 0
-        self._tmp = tmp_dir / f"{os.getpid()}-{next(_part_numbers)}.part"
+        self._tmp = tmp_dir / f"{_PART_TOKEN}-{os.getpid()}-{next(_part_numbers)}.part"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def _set_direct(self, on: bool) -> None:
@@ -217,6 +220,33 @@ class LocalDestination:
     def describe(self) -> str:
         return str(self.root)
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold an exclusive ``flock`` on the bag directory for the whole run.
+
+        Two runs on one bag would empty each other's temporary folder and interleave their
+        journals; the second is refused at once instead. The lock is on the directory itself,
+        so a finished bag holds no lock file, and it goes with the process if that dies.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"destination {self.root} exists and is not a directory")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create destination {self.root}: {exc.strerror}") from exc
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(
+                    f"{self.root} is being written by another export right now; "
+                    "wait for it to end (a rerun then resumes or finds the bag finished)"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
     def location(self, relpath: str = "") -> str:
         return str(self.root / relpath) if relpath else str(self.root)
 
@@ -237,7 +267,7 @@ class LocalDestination:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create destination {self.root}: {exc.strerror}") from exc
-        # Leftovers of a killed run are partial files with random names: never reusable.
+        # Leftovers of a killed run are partial files under names nobody reuses: never resumed.
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir()
 
@@ -409,6 +439,11 @@ class S3Destination:
 
     def describe(self) -> str:
         return redact_url(self._url)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """S3 has no lock to take: the service's job leases keep one run per bag (ADR 0002)."""
+        yield
 
     def location(self, relpath: str = "") -> str:
         return f"s3://{self._loc.bucket}/{self._key(relpath)}"

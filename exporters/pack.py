@@ -304,6 +304,38 @@ def _pack(
         bag.check_metadata_value(label, value)
     opened = open_sources(sources, client, workers)
     destination = open_destination(out, part_size=part_size, workers=workers, durable=durable)
+    with destination.exclusive():
+        return _pack_into(
+            opened,
+            sources,
+            destination,
+            client=client,
+            case_id=case_id,
+            organization=organization,
+            contract=contract,
+            signing_key=signing_key,
+            workers=workers,
+            progress=progress,
+            tar=tar,
+            created=created,
+        )
+
+
+def _pack_into(
+    opened: list[Source],
+    sources: Sequence[str],
+    destination: Destination,
+    *,
+    client: str,
+    case_id: str,
+    organization: str,
+    contract: str | None,
+    signing_key: SigningKey | None,
+    workers: int,
+    progress: Callable[[Progress], None] | None,
+    tar: bool,
+    created: datetime | None,
+) -> PackResult:
     key_id = signing_key.keyid if signing_key is not None else None
     fingerprint = _fingerprint(sources, client, case_id, organization, contract, key_id)
 

@@ -75,8 +75,10 @@ def run_tasks(
     feed = _Feed(iter(tasks))
     errors: list[BaseException] = []
     errors_lock = threading.Lock()
+    finished = [threading.Event() for _ in range(workers)]
 
-    def work(small_lane: bool) -> None:
+    def work(index: int) -> None:
+        small_lane = workers > 1 and index == 0
         try:
             while not stop.is_set():
                 task = feed.take(small_lane)
@@ -87,25 +89,42 @@ def run_tasks(
             stop.set()
             with errors_lock:
                 errors.append(exc)
+        finally:
+            finished[index].set()
 
-    threads = [
-        threading.Thread(target=work, args=(workers > 1 and index == 0,), name=f"exporters-{index}")
-        for index in range(workers)
-    ]
-    for thread in threads:
-        thread.start()
+    def first_error(*, real_only: bool = False) -> BaseException | None:
+        with errors_lock:
+            real = [e for e in errors if not isinstance(e, Cancelled)]
+            candidates = real if real_only else real or errors
+            return candidates[0] if candidates else None
+
+    threads: list[threading.Thread] = []
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(REPORT_SECONDS)
-                report()
-    except BaseException:
-        stop.set()  # e.g. Ctrl-C in the main thread: let the workers drain, then re-raise
+        for index in range(workers):
+            thread = threading.Thread(target=work, args=(index,), name=f"exporters-{index}")
+            thread.start()
+            threads.append(thread)
+        # Waiting on events, not ``Thread.join(timeout)``: a Ctrl-C that lands inside a timed
+        # join can leave the thread marked finished while it still runs (CPython 3.11), and
+        # the export would then be torn down under a worker still writing.
+        for done in finished[: len(threads)]:
+            while not done.wait(REPORT_SECONDS):
+                if not stop.is_set():  # once failing, a progress error must not hide the cause
+                    report()
+    except BaseException as interrupted:
+        stop.set()  # Ctrl-C, a worker that did not start, a failing progress display
+        for done in finished[: len(threads)]:
+            done.wait()
         for thread in threads:
             thread.join()
-        raise
-    if stop.is_set() and not errors:
+        cause = first_error(real_only=True)
+        if cause is not None and isinstance(interrupted, Exception):
+            raise cause from interrupted  # a worker's failure explains more than, say, a report
+        raise  # Ctrl-C and exits stay what they are
+    for thread in threads:
+        thread.join()
+    cause = first_error()
+    if cause is not None:
+        raise cause
+    if stop.is_set():
         raise Cancelled
-    if errors:
-        real = [e for e in errors if not isinstance(e, Cancelled)]
-        raise (real or errors)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -9,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from exporters import pack, verify_bag
+import pytest
+
+from exporters import InputError, pack, verify_bag
 from tests.exporters.conftest import bagit_valid, sha256sum_check
 
 # Runs the real CLI in a child process that SIGKILLs itself right after the Nth journal line is
@@ -126,3 +129,22 @@ def test_changed_source_file_is_redone_on_resume(tmp_path):
     assert result.reused_files == 2 and result.copied_files == 4
     assert (out / "data/files/src/0.txt").read_text() == "v2, longer than before\n"
     assert verify_bag(out).ok
+
+
+def test_a_second_run_on_a_bag_being_written_is_refused_and_changes_nothing(tmp_path):
+    """Two runs on one bag would empty each other's temporary folder; the second one stops."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    holder = os.open(bag, os.O_RDONLY | os.O_DIRECTORY)  # as the first run holds it
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="being written by another export"):
+            pack([f"file://{src}/"], str(bag), client="")
+        assert list(bag.iterdir()) == []
+    finally:
+        os.close(holder)
+    result = pack([f"file://{src}/"], str(bag), client="")  # the lock went with its holder
+    assert result.files == 1 and verify_bag(bag).ok

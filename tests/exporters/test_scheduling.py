@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,3 +109,66 @@ def test_progress_is_reported_while_tasks_run() -> None:
 
     run_tasks([FakeTask("slow", 0)], run, 1, threading.Event(), report)
     assert reports >= 2
+
+
+def _no_worker_left() -> bool:
+    """No task worker thread (``exporters-<n>``; the write helpers are ``exporters-write_<n>``)."""
+    return not [t for t in threading.enumerate() if re.fullmatch(r"exporters-\d+", t.name)]
+
+
+def test_ctrl_c_waits_for_the_running_tasks_before_it_propagates() -> None:
+    """The export is torn down (journal flushed, files closed) only once no worker writes."""
+    finished: list[str] = []
+
+    def run(task: FakeTask) -> None:
+        threading.Event().wait(0.6)
+        finished.append(task.label)
+
+    def report() -> None:
+        raise KeyboardInterrupt
+
+    stop = threading.Event()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks([FakeTask("a", SMALL_TASK), FakeTask("b", 0)], run, 2, stop, report)
+    assert sorted(finished) == ["a", "b"]  # both had started: both ended before Ctrl-C went up
+    assert stop.is_set()
+    assert _no_worker_left()
+
+
+def test_a_failing_progress_display_does_not_hide_a_worker_s_failure() -> None:
+    def run(task: FakeTask) -> None:
+        if task.label == "bad":
+            raise OSError("disk full")
+        threading.Event().wait(0.6)
+
+    def report() -> None:
+        raise BrokenPipeError("the terminal went away")
+
+    tasks = [FakeTask("bad", SMALL_TASK), FakeTask("slow", 0)]
+    with pytest.raises(OSError, match="disk full"):
+        run_tasks(tasks, run, 2, threading.Event(), report)
+    assert _no_worker_left()
+
+
+def test_a_worker_that_cannot_start_stops_the_ones_already_running(monkeypatch) -> None:
+    real_start = threading.Thread.start
+    ran: list[str] = []
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "exporters-1":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    def run(task: FakeTask) -> None:
+        ran.append(task.label)
+        threading.Event().wait(0.01)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    stop = threading.Event()
+    tasks = [FakeTask(str(i), 0) for i in range(1000)]
+    with pytest.raises(RuntimeError, match="can't start"):
+        run_tasks(tasks, run, 2, stop, lambda: None)
+    assert stop.is_set()
+    assert len(ran) < 50
+    monkeypatch.undo()
+    assert _no_worker_left()
