@@ -304,104 +304,74 @@ def _pack(
         bag.check_metadata_value(label, value)
     opened = open_sources(sources, client, workers)
     destination = open_destination(out, part_size=part_size, workers=workers, durable=durable)
+    # Held until the bag is finished or the run fails: one run per bag (see ``exclusive``).
     with destination.exclusive():
-        return _pack_into(
-            opened,
-            sources,
-            destination,
-            client=client,
-            case_id=case_id,
-            organization=organization,
-            contract=contract,
-            signing_key=signing_key,
-            workers=workers,
-            progress=progress,
-            tar=tar,
-            created=created,
-        )
+        key_id = signing_key.keyid if signing_key is not None else None
+        fingerprint = _fingerprint(sources, client, case_id, organization, contract, key_id)
 
-
-def _pack_into(
-    opened: list[Source],
-    sources: Sequence[str],
-    destination: Destination,
-    *,
-    client: str,
-    case_id: str,
-    organization: str,
-    contract: str | None,
-    signing_key: SigningKey | None,
-    workers: int,
-    progress: Callable[[Progress], None] | None,
-    tar: bool,
-    created: datetime | None,
-) -> PackResult:
-    key_id = signing_key.keyid if signing_key is not None else None
-    fingerprint = _fingerprint(sources, client, case_id, organization, contract, key_id)
-
-    state = destination.state()
-    if state == "complete":
-        raise InputError(
-            f"{destination.describe()} already holds a finished bag; choose another --out"
-        )
-    if state == "occupied":
-        raise InputError(
-            f"{destination.describe()} is not empty and holds no unfinished export; "
-            "choose an empty or new --out"
-        )
-    resumed = state == "resume"
-    if resumed:
-        journal = Journal.resume(destination, fingerprint)
-        destination.prepare()
-    else:
-        destination.prepare()
-        journal = Journal.start(destination, fingerprint, created or datetime.now(UTC))
-
-    engine = _Engine(destination, journal)
-    started = time.monotonic()
-    files_total = bytes_total = None
-    if progress is not None:
-        files_total = bytes_total = 0
-        for source in opened:
-            count, size = source.scan()
-            files_total += count
-            bytes_total += size
-
-    def report(finished: bool = False) -> None:
-        if progress is not None:
-            progress(
-                Progress(
-                    engine.files_done,
-                    engine.bytes_done,
-                    files_total,
-                    bytes_total,
-                    time.monotonic() - started,
-                    finished,
-                )
+        state = destination.state()
+        if state == "complete":
+            raise InputError(
+                f"{destination.describe()} already holds a finished bag; choose another --out"
             )
+        if state == "occupied":
+            raise InputError(
+                f"{destination.describe()} is not empty and holds no unfinished export; "
+                "choose an empty or new --out"
+            )
+        resumed = state == "resume"
+        if resumed:
+            journal = Journal.resume(destination, fingerprint)
+            destination.prepare()
+        else:
+            destination.prepare()
+            journal = Journal.start(destination, fingerprint, created or datetime.now(UTC))
 
-    try:
-        tasks = (task for source in opened for task in source.tasks(engine))
-        run_tasks(tasks, engine.run, workers, engine.stop, report)
-    except BaseException:
-        # Journal the files finished before the failure, so the rerun keeps them.
-        with contextlib.suppress(Exception):
-            engine.flush()
-        raise
-    engine.flush()
-    report(finished=True)
-    return _finish(
-        destination,
-        journal,
-        engine,
-        client,
-        case_id,
-        organization,
-        contract,
-        signing_key,
-        tar,
-        resumed,
-    )
+        engine = _Engine(destination, journal)
+        started = time.monotonic()
+        files_total = bytes_total = None
+        if progress is not None:
+            files_total = bytes_total = 0
+            for source in opened:
+                count, size = source.scan()
+                files_total += count
+                bytes_total += size
+
+        def report(finished: bool = False) -> None:
+            if progress is not None:
+                progress(
+                    Progress(
+                        engine.files_done,
+                        engine.bytes_done,
+                        files_total,
+                        bytes_total,
+                        time.monotonic() - started,
+                        finished,
+                    )
+                )
+
+        try:
+            tasks = (task for source in opened for task in source.tasks(engine))
+            run_tasks(tasks, engine.run, workers, engine.stop, report)
+        except BaseException:
+            # Journal the files finished before the failure, so the rerun keeps them.
+            with contextlib.suppress(Exception):
+                engine.flush()
+            raise
+        engine.flush()
+        report(finished=True)
+        return _finish(
+            destination,
+            journal,
+            engine,
+            client,
+            case_id,
+            organization,
+            contract,
+            signing_key,
+            tar,
+            resumed,
+        )
 
 
 def _finish(
