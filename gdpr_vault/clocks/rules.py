@@ -11,6 +11,7 @@ datetime values needed (end of a local day, local midnight in UTC) are cached pe
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 
 from .calendars import Calendar
 from .windows import BusinessHours
@@ -18,6 +19,7 @@ from .windows import BusinessHours
 __all__ = [
     "BusinessHoursTrace",
     "add_months",
+    "business_hours_pieces",
     "end_of_local_day",
     "local_day",
     "local_to_utc",
@@ -157,6 +159,8 @@ def local_to_utc(ordinal: int, time_us: int, zone: tzinfo) -> datetime:
         minutes, rest = divmod(time_us, 60_000_000)
         result = found[1] + MINUTE_DELTAS[minutes]
         return result + _delta(rest) if rest else result
+    if time_us == US_PER_DAY:  # 24:00, the end of a day whose offset changes: the next midnight
+        return local_to_utc(ordinal + 1, 0, zone)
     day = date.fromordinal(ordinal)
     seconds, micro = divmod(time_us, 1_000_000)
     minutes, second = divmod(seconds, 60)
@@ -233,3 +237,45 @@ def walk_business_hours(
             return last_day, window_start + rest
         rest -= available
     raise AssertionError("unreachable: rest never exceeds one business day")  # pragma: no cover
+
+
+def business_hours_pieces(
+    hours: BusinessHours, amount_us: int
+) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """Cut an event's time of day into pieces on which :func:`walk_business_hours` is simple.
+
+    Returns ``(cuts, linear)``. Piece ``i`` holds the times of day ``t`` (microseconds) with
+    ``cuts[i - 1] < t <= cuts[i]`` (the first piece has no lower bound, the last no upper one).
+    For events on a business day, the end of ``amount_us`` of business time is, within one
+    piece, either the same instant (``linear[i]`` false: the event is outside the windows and
+    counting starts at a fixed opening) or the same day and window shifted by exactly as much
+    as ``t`` (``linear[i]`` true: the event is inside a window). On other days every piece
+    ends at the same instant. So one walk per piece answers every event of that piece.
+
+    Why the cuts are these: from ``t`` inside window ``j`` (which starts at ``s_j``, with
+    ``c_j`` business time in the windows before it), the end lies ``x = c_j + (t - s_j) +
+    amount_us`` of business time after that day's opening, which grows with ``t``. The end
+    moves to another window, or day, only where ``x`` passes the end of a window, i.e. ``x``
+    is ``c_k`` (business time up to the end of window ``k - 1``) plus a whole number of
+    business days. Each such ``t`` inside a window is a cut, as are the window bounds. At a
+    cut itself the end is the end of the earlier window (a period that runs out exactly at
+    12:00 ends at 12:00), which is why a piece includes its upper bound.
+    """
+    windows = hours.us_windows
+    per_day = hours.us_per_day
+    points: set[int] = set()
+    before = 0  # c_j: business time in the windows before window j
+    for start, end in windows:
+        points.update((start, end))
+        boundary = 0  # c_k, for k = 1 .. number of windows
+        for other_start, other_end in windows:
+            boundary += other_end - other_start
+            offset = (boundary - before - amount_us) % per_day
+            if 0 < offset < end - start:
+                points.add(start + offset)
+        before += end - start
+    cuts = tuple(sorted(points))
+    linear = tuple(
+        any(start <= low and high <= end for start, end in windows) for low, high in pairwise(cuts)
+    )
+    return cuts, (False, *linear, False)

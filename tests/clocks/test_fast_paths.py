@@ -1,13 +1,16 @@
 """The engine's shortcuts agree with the plain, obviously-right computations.
 
 ``compute_deadline`` avoids ``astimezone`` on days whose UTC offset does not change (cached
-local midnights), reads the calendar's business-day tables directly, walks business hours
-without a trace and builds :class:`Deadline` without calling its ``__init__``. Each shortcut is
-checked here against the straightforward version, including daylight-saving days, ambiguous
-and skipped wall times (``fold``), zones that change their offset at midnight, fixed offsets
-and dates far outside the calendar tables.
+local midnights), remembers per plan and day what does not depend on the event's time of day
+(day tables), answers business hours from pieces of the day filled by one walk each, finds
+plans by the duration's id and builds :class:`Deadline` without calling its ``__init__``. Each
+shortcut is checked here against the straightforward version, including daylight-saving days,
+ambiguous and skipped wall times (``fold``), zones that change their offset at midnight or on
+a business day, fixed offsets and dates far outside the calendar tables.
 """
 
+import random
+from bisect import bisect_left
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,11 +22,14 @@ from gdpr_vault.clocks import (
     Deadline,
     Duration,
     DurationUnit,
+    UnknownTimeZoneError,
     compute_deadline,
     get_calendar,
+    parse_duration,
     parse_windows,
 )
 from gdpr_vault.clocks.rules import (
+    business_hours_pieces,
     local_day,
     local_to_utc,
     walk_business_hours,
@@ -284,3 +290,168 @@ def test_errors_are_the_same_whether_or_not_a_plan_is_remembered():
             compute_deadline(start, "1 business hour", business_hours="12:00-09:00")
         with pytest.raises(MissingBusinessHoursError):
             compute_deadline(start, "1 business hour")
+
+
+# -- business hours: pieces of a day ----------------------------------------------------------
+def _windows_from(points: list[int]) -> str:
+    """Windows text from sorted distinct minutes, paired: [540, 720, 840, 1080] -> 09-12,14-18."""
+    pairs = zip(points[::2], points[1::2], strict=True)
+    return ",".join(f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in pairs)
+
+
+window_points = (
+    st.integers(1, 4)
+    .flatmap(
+        lambda n: st.lists(st.integers(0, 24 * 60), min_size=2 * n, max_size=2 * n, unique=True)
+    )
+    .map(sorted)
+)
+
+
+@PROPERTY
+@given(
+    points=window_points,
+    hours=st.integers(1, 400),
+    times=st.lists(st.integers(0, 24 * 60 * 60_000_000 - 1), min_size=2, max_size=6),
+    day=st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 12, 31)),
+)
+def test_business_hours_pieces_are_constant_or_shifted(points, hours, times, day):
+    """Within one piece, the end of the walk is the same instant (outside the windows, or any
+    time of a closed day) or moves exactly with the event (inside a window): what the engine's
+    per-day tables rely on."""
+    windows = parse_windows(_windows_from(points))
+    amount = hours * 3_600_000_000
+    cuts, linear = business_hours_pieces(windows, amount)
+    assert list(cuts) == sorted(set(cuts)) and len(linear) == len(cuts) + 1
+    cal = get_calendar("FR")
+    ordinal = day.toordinal()
+    is_open = cal.is_business_day(day)
+    by_piece: dict[int, list[tuple[int, tuple[int, int]]]] = {}
+    for t in times + list(cuts) + [c + 1 for c in cuts] + [c - 1 for c in cuts if c > 0]:
+        end = walk_business_hours(ordinal, t, amount, windows, cal)
+        by_piece.setdefault(bisect_left(cuts, t), []).append((t, end))
+    for index, ends in by_piece.items():
+        (t0, (day0, end0)), *others = ends
+        for t, (end_day, end_us) in others:
+            if is_open and linear[index]:
+                assert (end_day, end_us - end0) == (day0, t - t0)
+            else:
+                assert (end_day, end_us) == (day0, end0)
+
+
+@pytest.mark.parametrize("windows", [*WINDOWS, "09:00-12:00,12:00-18:00", "23:00-24:00"])
+@pytest.mark.parametrize("hours", [1, 3, 7, 9, 30, 48])
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Europe/Paris", date(2026, 3, 27)),  # Friday before spring forward: ends on Monday
+        ("Europe/Paris", date(2026, 3, 29)),  # spring forward (a Sunday)
+        ("Europe/Paris", date(2026, 10, 23)),  # Friday before fall back
+        ("Europe/Paris", date(2026, 4, 30)),  # eve of Labour Day
+        ("Europe/Paris", date(2026, 5, 1)),  # Labour Day
+        ("America/Santiago", date(2026, 9, 4)),  # Friday before a midnight spring forward
+        ("America/Santiago", date(2026, 4, 3)),  # Good Friday, the eve of a 24:00 fall back
+        # zones that change their offset on a business day: ends fall on those days
+        ("Asia/Jerusalem", date(2026, 3, 26)),  # Friday 27 March 02:00 -> 03:00
+        ("Asia/Tehran", date(2021, 3, 19)),  # Monday 22 March 2021 00:00 -> 01:00
+        ("Asia/Tehran", date(2021, 9, 20)),  # Tuesday 21 September 2021: 23:xx twice
+        ("Africa/Cairo", date(2024, 10, 30)),  # Thursday 31 October 2024: 23:xx twice
+    ],
+)
+def test_business_hours_day_tables_answer_every_time_of_day(windows, hours, zone, day):
+    """Events all over one day, in a shuffled order (each piece is first filled from wherever an
+    event happens to fall), twice: each due equals the plain walk, for events given in the
+    contract's zone and in UTC."""
+    tz = ZoneInfo(zone)
+    duration = Duration(hours, DurationUnit.BUSINESS_HOURS)
+    hours_windows = parse_windows(windows)
+    minutes = {m for s, e in hours_windows.windows for m in (s, e)} | set(range(0, 24 * 60, 7))
+    starts = [
+        datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(minutes=m, microseconds=us)
+        for m in sorted(minutes)
+        for us in (-1, 0, 1, 29_999_999)
+    ]
+    starts = [s for s in starts if s.date() == day]
+    random.Random(hours).shuffle(starts)
+    cal = get_calendar("FR")
+    for start in starts * 2 + [s.astimezone(UTC) for s in starts]:
+        local = start.astimezone(tz)
+        midnight = datetime(local.year, local.month, local.day, tzinfo=tz)
+        event_us = (local - midnight) // timedelta(microseconds=1)
+        ordinal, time_us = walk_business_hours(
+            local.toordinal(), event_us, hours * 3_600_000_000, hours_windows, cal
+        )
+        expected = local_to_utc(ordinal, time_us, tz)
+        dl = compute_deadline(start, duration, tz=zone, business_hours=windows)
+        assert dl.due == expected, start
+        assert dl.due.tzinfo is UTC
+
+
+# -- elapsed hours: per-plan midnights ---------------------------------------------------------
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/Santiago", "Australia/Lord_Howe"])
+def test_elapsed_hours_in_the_contract_zone_equal_astimezone_on_every_kind_of_day(zone):
+    tz = ZoneInfo(zone)
+    days = [date(2026, 1, 1) + timedelta(days=d) for d in range(0, 365, 3)]
+    days += [date(2026, 3, 29), date(2026, 10, 25), date(2026, 4, 4), date(2026, 9, 6)]
+    for hours in (1, 25, 72):
+        duration = Duration(hours, DurationUnit.HOURS)
+        for _ in range(2):  # first computed, then from the plan's day table
+            for day in days:
+                for minute in (0, 30, 150, 750, 1439):
+                    for fold in (0, 1):
+                        start = datetime(
+                            day.year, day.month, day.day, minute // 60, minute % 60, fold=fold
+                        ).replace(tzinfo=tz)
+                        dl = compute_deadline(start, duration, tz=zone)
+                        assert dl.due == start.astimezone(UTC) + timedelta(hours=hours)
+                        assert dl.due.tzinfo is UTC
+
+
+# -- plans: found by the duration, then checked ------------------------------------------------
+def test_a_duration_used_with_other_arguments_gets_their_plan():
+    start = datetime(2026, 4, 30, 10, tzinfo=ZoneInfo("Europe/Paris"))  # Thursday
+    one_day = Duration(1, DurationUnit.CALENDAR_DAYS)  # ends Friday 1 May, Labour Day
+    paris = "".join(["Europe/", "Paris"])  # equal to, not the same object as, "Europe/Paris"
+    for _ in range(3):
+        assert compute_deadline(start, one_day).display == "2026-05-01 24:00 (Europe/Paris)"
+        assert compute_deadline(start, one_day, extend=True).extended
+        london = compute_deadline(start, one_day, tz="Europe/London")
+        assert london.display == "2026-05-01 24:00 (Europe/London)"
+        assert compute_deadline(start, one_day, tz=paris).tz == "Europe/Paris"
+        hours = compute_deadline(start, one_day, business_hours="09:00-12:00")
+        assert hours.business_hours is not None and not hours.extend
+        assert compute_deadline(start, one_day, calendar="FR-57").calendar.spec == "FR-57"
+        # durations as text read anew each time (as from each contract's terms)
+        for text in ("1 day", "2 days", "3 business hours"):
+            windows = "09:00-12:00" if "hours" in text else None
+            for extend in (False, True):
+                fresh = compute_deadline(
+                    start, "".join(text), extend=extend, business_hours=windows
+                )
+                parsed = parse_duration(text)
+                again = compute_deadline(start, parsed, extend=extend, business_hours=windows)
+                assert (fresh.due, fresh.nominal_due) == (again.due, again.nominal_due)
+                assert fresh.duration == parsed and fresh.extend is extend
+
+    class Strange:  # compares with nothing: refused like any other bad zone
+        def __eq__(self, other):
+            raise RuntimeError("no comparison")
+
+        __hash__ = object.__hash__
+
+    with pytest.raises(UnknownTimeZoneError):
+        compute_deadline(start, one_day, tz=Strange())
+
+
+def test_a_business_day_ending_at_24_00_on_a_day_whose_offset_changes_ends_at_next_midnight():
+    """Jerusalem moves from +02:00 to +03:00 at 02:00 on Friday 27 March 2026: 24:00 that day is
+    Saturday 00:00 at +03:00 (it used to be refused as "hour must be in 0..23")."""
+    tz = ZoneInfo("Asia/Jerusalem")
+    start = datetime(2026, 3, 27, 1, 0, tzinfo=tz)
+    deadline = compute_deadline(
+        start, Duration(23, DurationUnit.BUSINESS_HOURS), tz="Asia/Jerusalem",
+        business_hours="00:00-24:00",
+    )  # fmt: skip
+    assert deadline.due == datetime(2026, 3, 28, 0, 0, tzinfo=tz).astimezone(UTC)
+    assert deadline.due == datetime(2026, 3, 27, 21, 0, tzinfo=UTC)
+    assert local_to_utc(date(2026, 3, 27).toordinal(), 86_400_000_000, tz) == deadline.due
