@@ -230,10 +230,7 @@ class LocalDestination:
         """
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"destination {self.root} exists and is not a directory")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot create destination {self.root}: {exc.strerror}") from exc
+        self._create_root()
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             try:
@@ -262,11 +259,14 @@ class LocalDestination:
             return "fresh"
         return "complete" if "bagit.txt" in names else "occupied"
 
-    def prepare(self) -> None:
+    def _create_root(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create destination {self.root}: {exc.strerror}") from exc
+
+    def prepare(self) -> None:
+        self._create_root()
         # Leftovers of a killed run are partial files under names nobody reuses: never resumed.
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir()
