@@ -28,7 +28,7 @@ from exporters.redact import Redactor, redact_url
 from exporters.scheduling import Cancelled, run_tasks
 from exporters.signing import SigningKey, sign
 from exporters.sources import Skipped, Source, open_source
-from exporters.streaming import HashingWriter
+from exporters.streaming import HashingWriter, settle_deferred
 from exporters.tarball import write_tar
 
 
@@ -177,6 +177,10 @@ class _Engine:
     def skip(self, item: Skipped) -> None:
         with self._lock:
             self.skipped.append(item)
+
+
+def _end_thread(failed: bool) -> None:
+    settle_deferred(abort=failed)
 
 
 def _fingerprint(
@@ -352,7 +356,7 @@ def _pack(
 
         try:
             tasks = (task for source in opened for task in source.tasks(engine))
-            run_tasks(tasks, engine.run, workers, engine.stop, report)
+            run_tasks(tasks, engine.run, workers, engine.stop, report, _end_thread)
         except BaseException:
             # Journal the files finished before the failure, so the rerun keeps them.
             with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ never sits in memory.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -65,12 +66,17 @@ def run_tasks(
     workers: int,
     stop: threading.Event,
     report: Callable[[], None],
+    end_thread: Callable[[bool], None] | None = None,
 ) -> None:
     """Run every task with ``run`` on ``workers`` threads; raise the first real failure.
 
     On a failure, ``stop`` is set at once from the failing thread, so tasks still queued never
     start and running ones give up at their next chunk (raising :class:`Cancelled`): how much
     a crashed export finished does not depend on when the main thread wakes up.
+
+    ``end_thread(failed)`` runs on each worker after its last task: a task may leave work
+    pending on its thread (a file whose last write is in flight), to be finished there, or
+    dropped if the thread failed.
     """
     feed = _Feed(iter(tasks))
     errors: list[BaseException] = []
@@ -83,12 +89,17 @@ def run_tasks(
             while not stop.is_set():
                 task = feed.take(small_lane)
                 if task is None:
-                    return
+                    break
                 run(task)
+            if end_thread is not None:
+                end_thread(False)
         except BaseException as exc:  # handed to the main thread, which re-raises it
             stop.set()
             with errors_lock:
                 errors.append(exc)
+            if end_thread is not None:
+                with contextlib.suppress(Exception):  # the first error is the one to report
+                    end_thread(True)
         finally:
             finished[index].set()
 

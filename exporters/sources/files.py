@@ -51,17 +51,26 @@ class FileTask:
             if st.st_size > CHUNK_SIZE and hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             writer = sink.open(self._path)
-            try:
-                copy_readinto(lambda view: os.readv(fd, (view,)), writer, expected_size=st.st_size)
+
+            def finish() -> None:  # may run after this returns, once the last write landed
                 if writer.size != st.st_size:
+                    writer.abort()
                     raise InputError(
                         f"{self._source.display}: {self.label!r} changed while being exported; "
                         "rerun to resume"
                     )
+                sink.commit(writer, self._path, identity, {"mtime_ns": st.st_mtime_ns})
+
+            try:
+                copy_readinto(
+                    lambda view: os.readv(fd, (view,)),
+                    writer,
+                    expected_size=st.st_size,
+                    then=finish,
+                )
             except BaseException:
                 writer.abort()
                 raise
-            sink.commit(writer, self._path, identity, {"mtime_ns": st.st_mtime_ns})
         finally:
             os.close(fd)
 

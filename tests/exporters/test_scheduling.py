@@ -172,3 +172,25 @@ def test_a_worker_that_cannot_start_stops_the_ones_already_running(monkeypatch) 
     assert len(ran) < 50
     monkeypatch.undo()
     assert _no_worker_left()
+
+
+def test_every_worker_settles_after_its_last_task_and_a_failing_one_drops() -> None:
+    calls: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    def end_thread(failed: bool) -> None:
+        with lock:
+            calls.append((threading.current_thread().name, failed))
+
+    tasks = [FakeTask(str(i), i * 1000) for i in range(10)]
+    run_tasks(tasks, _run, 2, threading.Event(), lambda: None, end_thread)
+    assert sorted(calls) == [("exporters-0", False), ("exporters-1", False)]
+
+    calls.clear()
+
+    def fail(_task: FakeTask) -> None:
+        raise ValueError("broken source")
+
+    with pytest.raises(ValueError):
+        run_tasks([FakeTask("x", 0)], fail, 1, threading.Event(), lambda: None, end_thread)
+    assert calls == [("exporters-0", True)]
