@@ -28,7 +28,7 @@ from exporters.redact import Redactor, redact_url
 from exporters.scheduling import Cancelled, run_tasks
 from exporters.signing import SigningKey, sign
 from exporters.sources import Skipped, Source, open_source
-from exporters.streaming import HashingWriter, settle_deferred
+from exporters.streaming import HashingWriter, deferred_file, pipelined, settle_deferred
 from exporters.tarball import write_tar
 
 
@@ -172,15 +172,16 @@ class _Engine:
             self._flush_lock.release()
 
     def run(self, task: Any) -> None:
+        earlier = deferred_file()
         task.run(self)
+        if earlier is not None and deferred_file() is earlier:
+            # This task deferred no file of its own (a small file, a reused one, SQL rows):
+            # the earlier file must not wait, uncommitted, for however long the next ones take.
+            settle_deferred()
 
     def skip(self, item: Skipped) -> None:
         with self._lock:
             self.skipped.append(item)
-
-
-def _end_thread(failed: bool) -> None:
-    settle_deferred(abort=failed)
 
 
 def _fingerprint(
@@ -356,7 +357,7 @@ def _pack(
 
         try:
             tasks = (task for source in opened for task in source.tasks(engine))
-            run_tasks(tasks, engine.run, workers, engine.stop, report, _end_thread)
+            run_tasks(tasks, engine.run, workers, engine.stop, report, pipelined)
         except BaseException:
             # Journal the files finished before the failure, so the rerun keeps them.
             with contextlib.suppress(Exception):

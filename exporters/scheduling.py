@@ -66,7 +66,7 @@ def run_tasks(
     workers: int,
     stop: threading.Event,
     report: Callable[[], None],
-    end_thread: Callable[[bool], None] | None = None,
+    worker_context: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
 ) -> None:
     """Run every task with ``run`` on ``workers`` threads; raise the first real failure.
 
@@ -74,9 +74,9 @@ def run_tasks(
     start and running ones give up at their next chunk (raising :class:`Cancelled`): how much
     a crashed export finished does not depend on when the main thread wakes up.
 
-    ``end_thread(failed)`` runs on each worker after its last task: a task may leave work
-    pending on its thread (a file whose last write is in flight), to be finished there, or
-    dropped if the thread failed.
+    ``worker_context()`` is entered by each worker around all its tasks: a task may leave work
+    pending on its thread (a file whose last write is in flight), which the context finishes
+    on the way out, after a failure too.
     """
     feed = _Feed(iter(tasks))
     errors: list[BaseException] = []
@@ -86,20 +86,16 @@ def run_tasks(
     def work(index: int) -> None:
         small_lane = workers > 1 and index == 0
         try:
-            while not stop.is_set():
-                task = feed.take(small_lane)
-                if task is None:
-                    break
-                run(task)
-            if end_thread is not None:
-                end_thread(False)
+            with worker_context() if worker_context is not None else contextlib.nullcontext():
+                while not stop.is_set():
+                    task = feed.take(small_lane)
+                    if task is None:
+                        break
+                    run(task)
         except BaseException as exc:  # handed to the main thread, which re-raises it
             stop.set()
             with errors_lock:
                 errors.append(exc)
-            if end_thread is not None:
-                with contextlib.suppress(Exception):  # the first error is the one to report
-                    end_thread(True)
         finally:
             finished[index].set()
 

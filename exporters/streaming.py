@@ -18,10 +18,11 @@ a tenth of the wall time on the benchmark tree, whose 268 files of 1 MiB or more
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,27 +60,51 @@ def _tail() -> _Tail | None:
     return tail
 
 
-def settle_deferred(*, abort: bool = False) -> None:
+def deferred_file() -> object | None:
+    """A token for the file this thread has deferred, if any (see :func:`copy_readinto`)."""
+    return _tail()
+
+
+def settle_deferred() -> None:
     """Finish this thread's deferred file: wait for its last write, then run its ``then``.
 
-    With ``abort=True`` (the thread is failing) the write is still awaited, so it cannot land
-    in a reused descriptor, and the file is aborted instead of committed. Worker threads call
-    this after their last task; :func:`copy_readinto` calls it before reusing the buffer.
+    If the write failed, the file is aborted and the error raised. Called before the buffer is
+    reused, when the next file ends, by the packer after a task that copied nothing, and when
+    the thread leaves :func:`pipelined`.
     """
     tail = _tail()
     if tail is None:
         return
     _local.tail = None
-    if abort:
-        wait_quietly(tail.write)
-        tail.writer.abort()
-        return
     try:
         tail.write.result()
     except BaseException:
         tail.writer.abort()
         raise
     tail.then()
+
+
+@contextlib.contextmanager
+def pipelined() -> Iterator[None]:
+    """Let :func:`copy_readinto` defer files on this thread while inside; settle on the way out.
+
+    Only threads that promise to settle get the overlap: elsewhere (a caller running one task
+    by hand, a test) ``then`` runs before ``copy_readinto`` returns, as it always did. On the
+    way out after a failure, a file whose write landed is still committed, so the failing
+    run's final journal flush keeps it; an error doing so is dropped, the first one wins.
+    """
+    _local.pipelined = True
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            settle_deferred()
+        raise
+    else:
+        settle_deferred()
+    finally:
+        _local.pipelined = False
+        _local.tail = None
 
 
 def _writes() -> ThreadPoolExecutor:
@@ -169,10 +194,11 @@ def copy_readinto(
     one read, not two. The caller still checks the final size, so a file that grew is caught.
 
     ``then`` is what finishes the file (check and commit it). Given one, this returns as soon as
-    the reader is exhausted, even if the last chunk is still being written: ``then`` runs on
-    this thread once that write has landed, when this thread next needs the buffer or calls
-    :func:`settle_deferred`. If the write fails, the writer is aborted and the error is raised
-    there instead. Without ``then``, every write has landed when this returns.
+    the reader is exhausted, even if the last chunk is still being written, provided the thread
+    runs inside :func:`pipelined`: ``then`` runs on this thread once that write has landed, at
+    the latest when its next file ends (see :func:`settle_deferred`). If the write fails, the
+    writer is aborted and the error is raised there instead. Otherwise every write has landed,
+    and ``then`` has run, when this returns.
     """
     views = thread_buffers()
     tail = _tail()
@@ -198,7 +224,7 @@ def copy_readinto(
             index ^= 1
             if count < len(view) and writer.size == expected_size:
                 break
-        if pending is not None and then is not None:
+        if pending is not None and then is not None and getattr(_local, "pipelined", False):
             settle_deferred()  # at most one file deferred per thread
             _local.tail = _Tail(pending, index ^ 1, then, writer)
             pending = None

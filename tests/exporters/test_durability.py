@@ -145,10 +145,15 @@ def test_fsync_fallback_without_syncfs(tmp_path, monkeypatch, durable):
     assert bool(fsynced) == durable
 
 
-def test_files_finished_before_a_failure_stay_journaled(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "sizes",
+    [[100, 200, 300, 400], [CHUNK_SIZE + 5, 2 * CHUNK_SIZE, 3 << 20, 400]],
+    ids=["small files", "files whose last write overlaps the next file"],
+)
+def test_files_finished_before_a_failure_stay_journaled(tmp_path, monkeypatch, sizes):
     from exporters.sources import files
 
-    _tree(tmp_path / "src", [100, 200, 300, 400])
+    _tree(tmp_path / "src", sizes)
     real_run = files.FileTask.run
 
     def run(self, sink):

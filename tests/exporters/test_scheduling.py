@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -174,23 +175,36 @@ def test_a_worker_that_cannot_start_stops_the_ones_already_running(monkeypatch) 
     assert _no_worker_left()
 
 
-def test_every_worker_settles_after_its_last_task_and_a_failing_one_drops() -> None:
-    calls: list[tuple[str, bool]] = []
+def test_each_worker_runs_its_tasks_inside_the_worker_context_even_when_failing() -> None:
+    entered: list[str] = []
+    left: list[tuple[str, bool]] = []
     lock = threading.Lock()
 
-    def end_thread(failed: bool) -> None:
+    @contextlib.contextmanager
+    def context() -> Iterator[None]:
         with lock:
-            calls.append((threading.current_thread().name, failed))
+            entered.append(threading.current_thread().name)
+        try:
+            yield
+        except BaseException:
+            with lock:
+                left.append((threading.current_thread().name, True))
+            raise
+        with lock:
+            left.append((threading.current_thread().name, False))
 
     tasks = [FakeTask(str(i), i * 1000) for i in range(10)]
-    run_tasks(tasks, _run, 2, threading.Event(), lambda: None, end_thread)
-    assert sorted(calls) == [("exporters-0", False), ("exporters-1", False)]
+    run_tasks(tasks, _run, 2, threading.Event(), lambda: None, context)
+    assert sorted(entered) == ["exporters-0", "exporters-1"]
+    assert sorted(left) == [("exporters-0", False), ("exporters-1", False)]
+    assert all(task.ran_by == [task.ran_by[0]] for task in tasks)
 
-    calls.clear()
+    entered.clear()
+    left.clear()
 
     def fail(_task: FakeTask) -> None:
         raise ValueError("broken source")
 
-    with pytest.raises(ValueError):
-        run_tasks([FakeTask("x", 0)], fail, 1, threading.Event(), lambda: None, end_thread)
-    assert calls == [("exporters-0", True)]
+    with pytest.raises(ValueError, match="broken source"):
+        run_tasks([FakeTask("x", 0)], fail, 1, threading.Event(), lambda: None, context)
+    assert left == [("exporters-0", True)]
