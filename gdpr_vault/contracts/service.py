@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from gdpr_vault import db
 from gdpr_vault.auth.tokens import Principal
@@ -177,6 +178,17 @@ async def get_client(client_id: str) -> dict[str, Any]:
     return out
 
 
+def _name_contains(text: str) -> WhereRaw:
+    """Case-insensitive substring match on the legal name, the same on SQLite and PostgreSQL.
+
+    Why not Piccolo's ``ilike``: SQLite has no ILIKE (Piccolo falls back with a warning), and a
+    search for "100%" or "a_b" must match those characters, not treat them as wildcards. Case
+    folding is ``lower()``: full Unicode on PostgreSQL, ASCII only on the embedded SQLite.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return WhereRaw("lower(legal_name) LIKE lower({}) ESCAPE '\\'", f"%{escaped}%")
+
+
 async def list_clients(
     principal: Principal, request: PageRequest, q: str | None, country: str | None
 ) -> dict[str, Any]:
@@ -186,7 +198,7 @@ async def list_clients(
     if request.cursor:
         query = query.where(Client.id > request.cursor)
     if q:
-        query = query.where(Client.legal_name.ilike(f"%{q}%"))
+        query = query.where(_name_contains(q))
     if country:
         query = query.where(Client.country == country.upper())
     rows = await query

@@ -176,3 +176,35 @@ async def test_contacts_and_client_update_are_trailed(api, tokens):
     actions = [e["action"] for e in events]
     assert actions[-3:] == ["contact.added", "client.updated", "contact.removed"]
     assert "it@tilleuls.example" not in str(events)  # digests, not personal data
+
+
+async def test_search_by_name_ignores_case_and_takes_wildcards_literally(api, tokens):
+    """``q`` is a plain substring: "100%" and "a_b" match those characters, nothing else."""
+    for name in ("Laboratoire 100% Bio", "Laboratoire 1000 Bio", "Cabinet A_B", "Cabinet AxB"):
+        await make_client(api, tokens.dpo, legal_name=name)
+
+    async def names(**params: str) -> list[str]:
+        response = await api.get("/api/v1/clients", params=params, headers=h(tokens.dpo))
+        assert response.status_code == 200, response.text
+        return sorted(item["legal_name"] for item in response.json()["items"])
+
+    assert await names(q="tilleuls") == ["Clinique des Tilleuls SAS"]
+    assert await names(q="HORIZON") == ["Mutuelle Horizon Ouest"]
+    assert await names(q="100%") == ["Laboratoire 100% Bio"]
+    assert await names(q="a_b") == ["Cabinet A_B"]
+    assert await names(q="%") == ["Laboratoire 100% Bio"]
+    assert await names(q="nobody") == []
+    assert await names(q="cabinet", country="fr") == ["Cabinet A_B", "Cabinet AxB"]
+    assert await names(q="cabinet", country="BE") == []
+
+
+async def test_a_client_token_searching_finds_only_its_own_client(api, tokens):
+    response = await api.get("/api/v1/clients", params={"q": "Horizon"}, headers=h(tokens.client_a))
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+    response = await api.get(
+        "/api/v1/clients", params={"q": "tilleuls"}, headers=h(tokens.client_a)
+    )
+    assert [item["legal_name"] for item in response.json()["items"]] == [
+        "Clinique des Tilleuls SAS"
+    ]
