@@ -141,9 +141,12 @@ def notice_content_errors(facts: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def window_clause(terms: ContractTerms) -> str:
-    source = terms.objection_window.source
-    if source is not None:
-        return f"seed {source.seed} {source.article}"
+    """The clause the window comes from: an amendment outranks the seed it replaced."""
+    term = terms.objection_window
+    if term.overridden:
+        return DEFAULT_CLAUSE + " (window set by a contract amendment)"
+    if term.source is not None:
+        return f"seed {term.source.seed} {term.source.article}"
     return DEFAULT_CLAUSE + " (contract silent: product default)"
 
 

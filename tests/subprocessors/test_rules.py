@@ -71,6 +71,18 @@ def test_silent_contract_runs_on_the_product_fallback():
     assert "seed 004" in rules.window_clause(OPENSAFE)
 
 
+def test_an_amended_window_is_explained_as_the_amendment_not_the_default_or_the_seed():
+    for preset in ("ips", "opensafe"):
+        amended = apply_overrides(
+            load_preset(preset).terms, {"objection_window": {"duration": "15 days"}}
+        )
+        clause = rules.window_clause(amended)
+        assert "amendment" in clause, clause
+        assert "product default" not in clause and "seed" not in clause
+        window = rules.objection_window(paris(2026, 3, 2, 10), amended)
+        assert window.due_date_local == date(2026, 3, 17)
+
+
 def test_effective_date_is_checked_against_the_window():
     window = rules.objection_window(paris(2026, 3, 2, 10), OPENSAFE)
     assert rules.effective_date_error("cli_x", date(2026, 4, 3), window, estimated=False) is None
