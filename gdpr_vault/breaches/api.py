@@ -67,7 +67,7 @@ class BreachController(Controller):
         breach_id: FromPath[str],
         limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
-        status: FromQuery[Literal["pending", "notified"] | None] = None,
+        status: FromQuery[Literal["pending", "overdue", "notified", "notified_late"] | None] = None,
     ) -> dict[str, Any]:
         return await service.list_obligations(
             breach_id, PageRequest.parse(limit, cursor), now_of(request), status

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import Combinable
 
 from gdpr_vault import db
 from gdpr_vault.breaches import rules
@@ -1146,6 +1147,19 @@ async def list_versions(breach_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _clock_status_is(status: str, now: datetime) -> Combinable:
+    """The stored rows whose clock shows ``status`` at ``now`` (as :func:`rules.clock_view`)."""
+    waiting = BreachObligation.status == "pending"
+    notified = BreachObligation.status == "notified"
+    on_time = BreachObligation.late_by_seconds.is_null() | (BreachObligation.late_by_seconds == 0)
+    return {
+        "pending": waiting & (BreachObligation.due_at >= now),
+        "overdue": waiting & (BreachObligation.due_at < now),
+        "notified": notified & on_time,
+        "notified_late": notified & (BreachObligation.late_by_seconds > 0),
+    }[status]
+
+
 async def list_obligations(
     breach_id: str, request: PageRequest, now: datetime, status: str | None = None
 ) -> dict[str, Any]:
@@ -1158,8 +1172,8 @@ async def list_obligations(
     )
     if request.cursor:
         query = query.where(BreachObligation.id > request.cursor)
-    if status in ("pending", "notified"):
-        query = query.where(BreachObligation.status == status)
+    if status is not None:
+        query = query.where(_clock_status_is(status, now))
     rows = await query
     clients = await contracts_service.clients_by_id([r["client"] for r in rows])
     return page([_obligation_out(r, now, clients.get(r["client"])) for r in rows], request)

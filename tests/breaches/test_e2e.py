@@ -163,6 +163,14 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     assert followup["sequence"] == 1 and followup["facts_version"] == 2
     assert follow.json()["warnings"] == []
 
+    async def clients_showing(status: str) -> list[str]:
+        """The filter must pick exactly the clocks whose screen shows ``status``."""
+        answer = await api.get(
+            f"/api/v1/breaches/{breach_id}/clients", params={"status": status}, headers=dpo
+        )
+        assert answer.status_code == 200, answer.text
+        return [o["client_id"] for o in answer.json()["items"]]
+
     # -- IPS 90 % and expiry find IPS notified: no alert; OpenSafe's 75 % and 90 % do fire ---
     clock.set(START + timedelta(hours=64.8))
     assert await run_jobs(clock) == 4
@@ -170,6 +178,8 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     thresholds = [(a["threshold"], a["deadline"]) for a in await alerts()]
     assert ("90%", "2026-03-30T21:30:00Z") not in thresholds
     assert ("90%", "2026-03-31T21:30:00Z") in thresholds
+    assert await clients_showing("pending") == [opensafe]
+    assert await clients_showing("overdue") == []
 
     # -- OpenSafe: expiry alert, overdue stays red, a late notice needs its reason -----------
     clock.set(OPENSAFE_DUE)
@@ -181,6 +191,10 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     assert clocks[opensafe]["status"] == "overdue"
     assert clocks[opensafe]["time_left_seconds"] == -9000
     assert clocks[ips]["status"] == "notified"
+    assert await clients_showing("overdue") == [opensafe]
+    assert await clients_showing("pending") == []
+    assert await clients_showing("notified") == [ips]
+    assert await clients_showing("notified_late") == []
     summary = (await api.get(f"/api/v1/breaches/{breach_id}", headers=dpo)).json()["clients"]
     assert summary == {
         "affected": 2,
@@ -209,6 +223,11 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     clocks = {o["client_id"]: o for o in screen.json()["items"]}
     assert clocks[opensafe]["status"] == "notified_late"
     assert clocks[opensafe]["late_reason"] == "the OpenSafe tenant was identified late"
+    assert await clients_showing("notified_late") == [opensafe]
+    assert await clients_showing("notified") == [ips]
+    assert await clients_showing("overdue") == []
+    unknown = await api.get(f"/api/v1/breaches/{breach_id}/clients?status=late", headers=dpo)
+    assert unknown.status_code == 400
 
     # -- the client's own view: its clock and notices, nobody else's ------------------------
     ips_token = await issue_token(
