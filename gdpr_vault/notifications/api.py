@@ -151,4 +151,4 @@ async def receipt_link(request: Request, token: FromPath[str]) -> Response[str]:
         f"reçu le / received {notice['received_at']}."
     )
     body = _RECEIPT_PAGE.format(title="Merci / Thank you", text=text)
-    return Response(body, media_type="text/html; charset=utf-8")
+    return Response(body, media_type="text/html")  # Litestar adds the charset

@@ -42,8 +42,8 @@ PREDICATE_TYPE = "https://gdpr-vault.dev/register-export/v1"
 FORMATS = ("json", "csv", "html")
 MEDIA_TYPES = {
     "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "html": "text/html; charset=utf-8",
+    "csv": "text/csv",  # Litestar adds "; charset=utf-8" to text/* types
+    "html": "text/html",
 }
 BOM = "\ufeff"
 BATCH = 500

@@ -283,7 +283,7 @@ async def public_subprocessors_page(request: Request) -> Response[str]:
     settings: Settings = request.app.state.settings
     return Response(
         public_html(await service.public_list(), settings.processor_name),
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",  # Litestar adds "; charset=utf-8" to text/* types
     )
 
 

@@ -270,7 +270,7 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     page = await api.get(
         f"/api/v1/clients/{ips}/breaches/{breach_id}/cnil.html", headers=h(ips_token["token"])
     )
-    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "Nature of the breach" in page.text and opensafe not in page.text
 
     # -- closure: remedial actions and summary, readable by the client's auditor ------------

@@ -43,7 +43,7 @@ async def test_link_receipt_starts_the_clock_once_and_hooks_fire_once(
     clock.set(queued_at + timedelta(hours=2))
     response = await api.get(path)  # no token: the link is the credential
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     notice = await service.get_notice(ref.notice_id)
     assert notice["receipt_method"] == "link" and notice["clock_started"] is True
     assert await service.notice_received_at(ref.notice_id) == clock()

@@ -59,7 +59,7 @@ async def test_client_csv_export_has_bom_and_verifies(api, tokens, subprocessors
     path, response = await download(
         api, f"/api/v1/clients/{tokens.client_b_id}/register/export.csv", tokens.client_b, tmp_path
     )
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     raw = path.read_bytes()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
@@ -107,7 +107,7 @@ async def test_processor_exports_json_csv_html(api, tokens, subprocessors, tmp_p
 
     html_path, response = await download(api, f"{REG}/export.html", tokens.dpo, tmp_path)
     page = html_path.read_text(encoding="utf-8")
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert "Art. 30(2)(c)" in page and "Mutuelle Horizon Ouest" in page
     assert page.count("<section") == 2  # the shared entry appears once
     assert verify_path(html_path)["ok"]
