@@ -52,10 +52,12 @@ class ClientNoticeController(Controller):
         client_id: FromPath[str],
         data: JSONBody[ManualNoticeIn],
         dry_run: FromQuery[bool] = False,
-    ) -> dict[str, Any]:
-        return await service.manual_notice(
+    ) -> Response[dict[str, Any]]:
+        result = await service.manual_notice(
             client_id, data, actor=caller(request).actor, now=now_of(request), dry_run=dry_run
         )
+        # A preview creates nothing: 200, not 201 Created.
+        return Response(result, status_code=200 if dry_run else 201)
 
     @get("/notices/{notice_id:str}", summary="One notice: delivery, receipt, clock state")
     async def get_notice(
