@@ -9,7 +9,8 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from gdpr_vault.errors import PROBLEM_BASE, Problem
+from gdpr_vault.errors import PROBLEM_BASE, Problem, ValidationProblem
+from gdpr_vault.timeutil import InstantError
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("gdpr_vault.errors")
@@ -34,6 +35,12 @@ def _response(body: dict[str, Any]) -> Response[dict[str, Any]]:
 
 def problem_handler(request: Request, exc: Problem) -> Response[dict[str, Any]]:
     return _response(exc.to_dict(instance=request.url.path))
+
+
+def instant_handler(request: Request, exc: InstantError) -> Response[dict[str, Any]]:
+    """An instant refused where no service turned it into a problem itself: still a 422."""
+    problem = ValidationProblem(str(exc), field=exc.field, rule=exc.rule)
+    return problem_handler(request, problem)
 
 
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
@@ -93,6 +100,7 @@ def internal_handler(request: Request, exc: Exception) -> Response[dict[str, Any
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: problem_handler,
+    InstantError: instant_handler,
     ValidationException: validation_handler,
     HTTPException: http_handler,
     Exception: internal_handler,

@@ -7,7 +7,7 @@ timezone-aware and leave the service in UTC with a ``Z``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 Clock = Callable[[], datetime]
 
@@ -31,15 +31,66 @@ class FrozenClock:
         self.now = instant.astimezone(UTC)
 
 
-class NaiveDatetimeError(ValueError):
-    def __init__(self, field: str) -> None:
-        super().__init__(f"{field} must carry a UTC offset (e.g. 2026-03-28T22:30:00+01:00)")
+# Instants accepted from outside. Python's datetime runs from year 1 to 9999, but an offset or
+# a deadline's duration can push an instant near either end past it (0001-01-01T00:00+01:00 has
+# no UTC value), and nothing this service records happened before 1900 or is due after 2999.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+EARLIEST_DATE = EARLIEST.date()
+LATEST_DATE = LATEST.date()
+
+
+class InstantError(ValueError):
+    """An instant or date refused at the service's boundary; ``rule`` names why."""
+
+    rule = "instant"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
         self.field = field
+
+
+class NaiveDatetimeError(InstantError):
+    rule = "offset-required"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, f"{field} must carry a UTC offset (e.g. 2026-03-28T22:30:00+01:00)")
+
+
+class OutOfRangeError(InstantError):
+    rule = "supported-range"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            field, f"{field} must lie between {EARLIEST.year} and {LATEST.year - 1} (UTC)"
+        )
 
 
 def require_aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetimeError(field)
+    return value
+
+
+def check_instant(value: datetime, field: str) -> datetime:
+    """``value`` if it is aware and within the supported range (see ``EARLIEST``), else raise.
+
+    For values that come from outside; internal code keeps the cheaper :func:`require_aware`.
+    """
+    require_aware(value, field)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise OutOfRangeError(field) from None
+    if not EARLIEST <= utc < LATEST:
+        raise OutOfRangeError(field)
+    return value
+
+
+def check_date(value: date, field: str) -> date:
+    """``value`` if it lies within the supported range (see ``EARLIEST``), else raise."""
+    if not EARLIEST_DATE <= value < LATEST_DATE:
+        raise OutOfRangeError(field)
     return value
 
 
@@ -66,4 +117,4 @@ def parse_instant(text: str, field: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise ValueError(f"{field} is not an ISO 8601 date-time: {text!r}") from exc
-    return require_aware(value, field).astimezone(UTC)
+    return check_instant(value, field).astimezone(UTC)

@@ -21,7 +21,7 @@ from gdpr_vault.audits.schemas import (
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.errors import ValidationProblem
 from gdpr_vault.pagination import LimitQuery, PageRequest
-from gdpr_vault.timeutil import NaiveDatetimeError, parse_instant
+from gdpr_vault.timeutil import InstantError, parse_instant
 from gdpr_vault.web import caller, now_of
 
 Status = Literal[
@@ -41,8 +41,8 @@ def _instant(text: str | None, field: str) -> datetime | None:
         return None
     try:
         return parse_instant(text, field)
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field=field, rule="offset-required") from exc
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
     except ValueError as exc:
         raise ValidationProblem(str(exc), field=field, rule="iso-8601") from exc
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 Text = Annotated[str, msgspec.Meta(min_length=3, max_length=5000)]
@@ -14,13 +16,13 @@ Area = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 IdText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 
-class AuditorIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AuditorIn(Input, kw_only=True):
     name: Name
     email: Email
     firm: Name
 
 
-class AuditRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AuditRequestIn(Input, kw_only=True):
     """A client's audit request (or the DPO's, entered on the client's behalf)."""
 
     contract_id: IdText
@@ -32,7 +34,7 @@ class AuditRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     proposed_end: datetime
 
 
-class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class DecisionIn(Input, kw_only=True):
     """The DPO's decision; a refusal needs a reason. Acceptance may move the dates."""
 
     decision: Literal["accept", "refuse"]
@@ -41,7 +43,7 @@ class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     end: datetime | None = None
 
 
-class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ScheduleIn(Input, kw_only=True):
     """Confirm the schedule inside the accepted window (the auditor token ends with it)."""
 
     start: datetime | None = None
@@ -49,19 +51,19 @@ class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     notes: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
 
 
-class StepIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StepIn(Input, kw_only=True):
     """Start, report, remediate or close: an optional note kept with the audit."""
 
     note: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
 
 
-class FindingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class FindingIn(Input, kw_only=True):
     severity: Literal["low", "medium", "high", "critical"]
     description: Text
     owner: Name
     due_at: datetime | None = None
 
 
-class FindingStatusIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class FindingStatusIn(Input, kw_only=True):
     status: Literal["in_progress", "resolved"]
     evidence: Annotated[str, msgspec.Meta(min_length=3, max_length=5000)] | None = None

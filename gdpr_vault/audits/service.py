@@ -36,16 +36,20 @@ from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.notifications.service import queue_notice
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
-from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+from gdpr_vault.timeutil import (
+    InstantError,
+    check_instant,
+    utc_iso,
+)
 
 NOTICE_KIND = "audit.decision"
 
 
 def _aware(value: datetime, field: str) -> datetime:
     try:
-        return require_aware(value, field)
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field=field, rule="offset-required") from exc
+        return check_instant(value, field)
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
 
 
 def _conflict(problem: tuple[str, str] | None, field: str = "status") -> None:

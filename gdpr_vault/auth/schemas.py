@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
 
-class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+
+class TokenIn(Input):
     role: Literal["dpo", "client", "auditor"]
     client_id: str | None = None
     label: Annotated[str, msgspec.Meta(max_length=200)] = ""

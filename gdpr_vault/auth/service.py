@@ -11,7 +11,11 @@ from gdpr_vault.auth.tokens import Role, new_token_row
 from gdpr_vault.contracts.tables import Client
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
-from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+from gdpr_vault.timeutil import (
+    InstantError,
+    check_instant,
+    utc_iso,
+)
 
 
 def token_rule_error(
@@ -40,9 +44,9 @@ async def issue_token(
 ) -> dict[str, Any]:
     if expires_at is not None:
         try:
-            require_aware(expires_at, "expires_at")
-        except NaiveDatetimeError as exc:
-            raise ValidationProblem(str(exc), field="expires_at", rule="offset-required") from exc
+            check_instant(expires_at, "expires_at")
+        except InstantError as exc:
+            raise ValidationProblem(str(exc), field="expires_at", rule=exc.rule) from exc
     problem = token_rule_error(role, client_id, expires_at, now)
     if problem:
         field, rule, message = problem

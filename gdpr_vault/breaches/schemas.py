@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 Title = Annotated[str, msgspec.Meta(min_length=3, max_length=200)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
 Item = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -25,7 +27,7 @@ IdText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Channel = Literal["email", "webhook"]
 
 
-class ContactPointIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ContactPointIn(Input, kw_only=True):
     """Art. 33(3)(b): the processor's DPO or other contact point."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -34,7 +36,7 @@ class ContactPointIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
-class ClientFiguresIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ClientFiguresIn(Input, kw_only=True):
     """One client's own share of the incident (only that client ever sees it)."""
 
     client_id: IdText
@@ -42,7 +44,7 @@ class ClientFiguresIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     records_approx: Count | None = None
 
 
-class BreachFactsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class BreachFactsIn(Input, kw_only=True):
     """What is known of the incident. Datetimes must carry an offset."""
 
     title: Title
@@ -73,23 +75,23 @@ class BreachFactsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     data_unintelligible_details: Text | None = None
 
 
-class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
+class CorrectionIn(Input):
     """A new version of the facts: ``changes`` is merged into the current ones."""
 
     changes: dict[str, Any]
     reason: Reason
 
 
-class AffectedClientIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AffectedClientIn(Input, kw_only=True):
     client_id: IdText
     contract_id: IdText | None = None
 
 
-class MarkClientsIn(msgspec.Struct, forbid_unknown_fields=True):
+class MarkClientsIn(Input):
     clients: Annotated[list[AffectedClientIn], msgspec.Meta(min_length=1, max_length=100_000)]
 
 
-class NoticeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class NoticeIn(Input, kw_only=True):
     """Send the initial notice or a follow-up, to some clients or (``clients`` omitted) to all."""
 
     phase: Literal["initial", "followup"]
@@ -101,6 +103,6 @@ class NoticeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
-class CloseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class CloseIn(Input, kw_only=True):
     remedial_actions: Annotated[list[Item], msgspec.Meta(min_length=1, max_length=200)]
     summary: Annotated[str, msgspec.Meta(min_length=3, max_length=20_000)]

@@ -35,7 +35,7 @@ from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.notifications import service as notifications
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
-from gdpr_vault.timeutil import require_aware, utc_iso
+from gdpr_vault.timeutil import InstantError, check_instant, utc_iso
 
 ESCALATION_JOB = "breach.escalation"
 _DATETIME_FIELDS = ("aware_at", "occurred_at", "ended_at")
@@ -80,9 +80,9 @@ def facts_from(data: BreachFactsIn, now: datetime) -> dict[str, Any]:
         if value is None:
             continue
         try:
-            require_aware(value, name)
-        except ValueError as exc:
-            raise ValidationProblem(str(exc), field=name, rule="offset-required") from exc
+            check_instant(value, name)
+        except InstantError as exc:
+            raise ValidationProblem(str(exc), field=name, rule=exc.rule) from exc
     errors = rules.date_errors(data.aware_at, data.occurred_at, data.ended_at, now)
     if errors:
         first = errors[0]
@@ -217,6 +217,9 @@ async def correct_facts(
         parsed = msgspec.convert(merged, BreachFactsIn, strict=False)
     except msgspec.ValidationError as exc:
         raise _problem_from_msgspec(exc, "changes") from exc
+    except ValidationProblem as exc:  # a date-time refused as the facts were decoded
+        exc.field = f"changes.{exc.field}"
+        raise
     try:
         facts = facts_from(parsed, now)
     except ValidationProblem as exc:

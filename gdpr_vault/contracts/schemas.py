@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
 
 
-class ContactIn(msgspec.Struct, forbid_unknown_fields=True):
+class ContactIn(Input):
     name: Name
     email: Annotated[str, msgspec.Meta(max_length=320)]
     role: Literal["privacy", "legal", "technical", "billing", "executive", "other"] = "privacy"
@@ -20,12 +22,12 @@ class ContactIn(msgspec.Struct, forbid_unknown_fields=True):
     receives_notices: bool = True
 
 
-class DpoIn(msgspec.Struct, forbid_unknown_fields=True):
+class DpoIn(Input):
     name: Name
     email: Annotated[str, msgspec.Meta(max_length=320)]
 
 
-class ContractIn(msgspec.Struct, forbid_unknown_fields=True):
+class ContractIn(Input):
     reference: ShortText
     preset: ShortText
     start_date: date
@@ -35,7 +37,7 @@ class ContractIn(msgspec.Struct, forbid_unknown_fields=True):
     overrides: dict[str, Any] = {}
 
 
-class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
+class ClientIn(Input):
     legal_name: Name
     country: Annotated[str, msgspec.Meta(min_length=2, max_length=2)] = "FR"
     registration_scheme: Literal["SIREN", "SIRET", "VAT", "OTHER"] = "SIREN"
@@ -46,12 +48,12 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
     contract: ContractIn | None = None
 
 
-class ClientPatch(msgspec.Struct, forbid_unknown_fields=True):
+class ClientPatch(Input):
     legal_name: Name | None = None
     language: Literal["fr", "en"] | None = None
     dpo: DpoIn | None = None
 
 
-class AmendmentIn(msgspec.Struct, forbid_unknown_fields=True):
+class AmendmentIn(Input):
     overrides: dict[str, Any]
     reason: Reason

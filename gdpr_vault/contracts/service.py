@@ -467,10 +467,12 @@ async def contract_clock(
         UnknownClockError,
         contract_deadline,
     )
-    from gdpr_vault.timeutil import parse_instant
+    from gdpr_vault.timeutil import InstantError, parse_instant
 
     try:
         start = parse_instant(start_text, "start")
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field="start", rule=exc.rule) from exc
     except ValueError as exc:
         raise ValidationProblem(str(exc), field="start", rule="iso-8601-with-offset") from exc
     row, terms = await current_terms(client_id, contract_id)

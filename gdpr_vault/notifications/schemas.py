@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
 
-class ManualNoticeIn(msgspec.Struct, forbid_unknown_fields=True):
+
+class ManualNoticeIn(Input):
     kind: Literal["manual"]
     subject: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     body: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]
@@ -20,12 +22,12 @@ class ManualNoticeIn(msgspec.Struct, forbid_unknown_fields=True):
     subject_id: Annotated[str, msgspec.Meta(max_length=80)] | None = None
 
 
-class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
+class ReceiptIn(Input):
     received_at: datetime | None = None
     method: Literal["api", "dpo_entry"] | None = None
     evidence: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
-class WebhookEndpointIn(msgspec.Struct, forbid_unknown_fields=True):
+class WebhookEndpointIn(Input):
     url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
     description: Annotated[str, msgspec.Meta(max_length=200)] = ""

@@ -34,7 +34,11 @@ from gdpr_vault.notifications.tables import (
 )
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
-from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+from gdpr_vault.timeutil import (
+    InstantError,
+    check_instant,
+    utc_iso,
+)
 
 __all__ = [
     "Attachment",
@@ -875,9 +879,9 @@ async def record_receipt(
 ) -> dict[str, Any]:
     """Record one acknowledgement; only the first sets the receipt time and runs the hooks."""
     try:
-        require_aware(received_at, "received_at")
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field="received_at", rule="offset-required") from exc
+        check_instant(received_at, "received_at")
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field="received_at", rule=exc.rule) from exc
     if method not in ("link", "api", "dpo_entry"):
         raise ValidationProblem(f"unknown method {method!r}", field="method", rule="known-method")
     if received_at > now:

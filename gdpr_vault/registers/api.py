@@ -28,7 +28,7 @@ from gdpr_vault.registers.schemas import (
     ReasonIn,
     SubprocessorLinkChangeIn,
 )
-from gdpr_vault.timeutil import NaiveDatetimeError, parse_instant
+from gdpr_vault.timeutil import InstantError, parse_instant
 from gdpr_vault.web import caller, now_of
 
 AsOf = Annotated[
@@ -44,8 +44,8 @@ def parse_as_of(value: str | None) -> datetime | None:
         return None
     try:
         return parse_instant(value, "as_of")
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field="as_of", rule="offset-required") from exc
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field="as_of", rule=exc.rule) from exc
     except ValueError as exc:
         raise ValidationProblem(str(exc), field="as_of", rule="iso-8601") from exc
 

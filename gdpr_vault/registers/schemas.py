@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -15,7 +17,7 @@ Items = Annotated[list[Item], msgspec.Meta(max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 
-class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
+class TransferIn(Input):
     country: Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
     recipient: Annotated[str, msgspec.Meta(max_length=300)] = ""
     subprocessor_id: Id | None = None
@@ -23,13 +25,13 @@ class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
     safeguard_reference: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
-class SubprocessorLinkIn(msgspec.Struct, forbid_unknown_fields=True):
+class SubprocessorLinkIn(Input):
     subprocessor_id: Id
     activities: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     client_id: Id | None = None  # None: for every client of the activity (part of the version)
 
 
-class ActivityIn(msgspec.Struct, forbid_unknown_fields=True):
+class ActivityIn(Input):
     """A whole entry: creating one, or replacing it (PUT) as a new version."""
 
     reference: Reference
@@ -54,17 +56,17 @@ class ActivityIn(msgspec.Struct, forbid_unknown_fields=True):
     subprocessors: Annotated[list[SubprocessorLinkIn], msgspec.Meta(max_length=200)] = []
 
 
-class ClientLinkIn(msgspec.Struct, forbid_unknown_fields=True):
+class ClientLinkIn(Input):
     client_id: Id
     reason: Reason
 
 
-class SubprocessorLinkChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+class SubprocessorLinkChangeIn(Input):
     subprocessor_id: Id
     reason: Reason
     activities: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     client_id: Id | None = None
 
 
-class ReasonIn(msgspec.Struct, forbid_unknown_fields=True):
+class ReasonIn(Input):
     reason: Reason

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 IdText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Url = Annotated[str, msgspec.Meta(min_length=6, max_length=4000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -15,7 +17,7 @@ Trigger = Literal["termination", "non_renewal", "client_request"]
 Choice = Literal["restitution", "destruction"]
 
 
-class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class _In(Input, kw_only=True):
     pass
 
 

@@ -28,7 +28,11 @@ from gdpr_vault.reversibility import archive, rules, sources
 from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, RequestIn, SourcesIn
 from gdpr_vault.reversibility.tables import RevCase, RevExport, RevSource
 from gdpr_vault.settings import get_settings
-from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+from gdpr_vault.timeutil import (
+    InstantError,
+    check_instant,
+    utc_iso,
+)
 
 EXPORT_JOB = "reversibility.export"
 DELETE_JOB = "reversibility.delete"
@@ -45,9 +49,9 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return require_aware(value, field)
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field=field, rule="offset-required") from exc
+        return check_instant(value, field)
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
 
 
 # -- sources ------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gdpr_vault.inputs import Input
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Item = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -25,7 +27,7 @@ ChangeKind = Literal["add", "replace", "remove", "relocate", "activities"]
 Resolution = Literal["withdrawn", "change_abandoned", "not_applied", "client_terminates"]
 
 
-class SubprocessorIn(msgspec.Struct, forbid_unknown_fields=True):
+class SubprocessorIn(Input):
     legal_name: Name
     country: Country
     address: Text = ""
@@ -44,7 +46,7 @@ class SubprocessorIn(msgspec.Struct, forbid_unknown_fields=True):
     active_since: datetime | None = None
 
 
-class SubprocessorPatch(msgspec.Struct, forbid_unknown_fields=True):
+class SubprocessorPatch(Input):
     """Identity, contact and contract edits; location and activities of an active
     sub-processor change only through a notified change."""
 
@@ -61,7 +63,7 @@ class SubprocessorPatch(msgspec.Struct, forbid_unknown_fields=True):
     transfer_mechanism: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
-class ChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+class ChangeIn(Input):
     kind: ChangeKind
     subprocessor_id: Annotated[str, msgspec.Meta(max_length=40)]
     effective_date: date
@@ -79,7 +81,7 @@ class ChangeIn(msgspec.Struct, forbid_unknown_fields=True):
     activity_ids: ActivityIds = []
 
 
-class ChangePatch(msgspec.Struct, forbid_unknown_fields=True):
+class ChangePatch(Input):
     """Before publication anything below; after it, only a later effective date."""
 
     effective_date: date | None = None
@@ -92,34 +94,34 @@ class ChangePatch(msgspec.Struct, forbid_unknown_fields=True):
     activity_ids: ActivityIds | None = None
 
 
-class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
+class ReceiptIn(Input):
     client_id: Annotated[str, msgspec.Meta(max_length=40)]
     received_at: datetime
     evidence: Text | None = None
 
 
-class ObjectionIn(msgspec.Struct, forbid_unknown_fields=True):
+class ObjectionIn(Input):
     reasons: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
     #: When a written objection reached the processor (DPO entry); default: now.
     received_at: datetime | None = None
 
 
-class DpoObjectionIn(msgspec.Struct, forbid_unknown_fields=True):
+class DpoObjectionIn(Input):
     client_id: Annotated[str, msgspec.Meta(max_length=40)]
     reasons: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
     received_at: datetime | None = None
 
 
-class ResolutionIn(msgspec.Struct, forbid_unknown_fields=True):
+class ResolutionIn(Input):
     resolution: Resolution
     note: Text = ""
 
 
-class ActivationIn(msgspec.Struct, forbid_unknown_fields=True):
+class ActivationIn(Input):
     #: None: every client whose window closed without an open objection; a list: all of them
     #: or none (409 naming each client that may not be activated, and why).
     client_ids: Ids | None = None
 
 
-class AbandonIn(msgspec.Struct, forbid_unknown_fields=True):
+class AbandonIn(Input):
     reason: Text = ""

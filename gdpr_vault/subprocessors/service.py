@@ -48,7 +48,11 @@ from gdpr_vault.subprocessors.tables import (
     SubprocessorObjection,
     SubprocessorRevision,
 )
-from gdpr_vault.timeutil import NaiveDatetimeError, require_aware, utc_iso
+from gdpr_vault.timeutil import (
+    InstantError,
+    check_instant,
+    utc_iso,
+)
 
 NOTICE_KIND = "subprocessor.change"
 WINDOW_JOB = "subprocessor.window_close"
@@ -80,9 +84,9 @@ def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
 
 def _aware(value: datetime, field: str) -> datetime:
     try:
-        return require_aware(value, field)
-    except NaiveDatetimeError as exc:
-        raise ValidationProblem(str(exc), field=field, rule="offset-required") from exc
+        return check_instant(value, field)
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
 
 
 def _digest(values: Iterable[str]) -> str:

@@ -24,6 +24,8 @@ from tests.api.test_access_matrix import PARAM, api_routes
 pytestmark = pytest.mark.uses_db
 
 NAIVE = "2026-03-01T10:00:00"
+# Instants and dates at the edges of Python's range: the first two have no UTC value at all.
+EDGES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01", "9999-12-31"]
 FAKE_ID = "xyz_00000000000000000000000000"
 PROBLEM = "application/problem+json"
 
@@ -35,6 +37,7 @@ FIELD_VALUES: list[Any] = [
     "\u0000\u0007\u001b[31m\u202e",
     "\u0007\u001b[31m\u202e\ufeff",
     NAIVE,
+    *EDGES,
     "Mars/Olympus",
     "x" * 500,
     -1,
@@ -94,6 +97,7 @@ QUERY_VALUES = [
     "99999999999999999999999999",
     "1.5",
     NAIVE,
+    *EDGES[:2],
     "Mars/Olympus",
     "../../etc/passwd",
     "\u0000",
