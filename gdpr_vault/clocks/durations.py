@@ -145,20 +145,40 @@ def parse_duration(text: str) -> Duration:
     iso = _ISO_RE.match(folded)
     if iso:
         if iso.group(3) is not None:
-            return Duration(_amount(iso.group(3), text), DurationUnit.HOURS)
+            return Duration(_amount(iso.group(3), text, DurationUnit.HOURS), DurationUnit.HOURS)
         unit = DurationUnit.CALENDAR_DAYS if iso.group(2) == "d" else DurationUnit.MONTHS
-        return Duration(_amount(iso.group(1), text), unit)
+        return Duration(_amount(iso.group(1), text, unit), unit)
     match = _TEXT_RE.match(folded)
     if match:
         unit_word = match.group(2).strip()
         found = _UNIT_WORDS.get(unit_word)
         if found is not None:
-            return Duration(_amount(match.group(1), text), found)
+            return Duration(_amount(match.group(1), text, found), found)
     raise InvalidDurationError(f"cannot read duration {text!r}; {ACCEPTED_FORMS}")
 
 
-def _amount(digits: str, text: str) -> int:
+# No contract counts a deadline in centuries: a hundred years of each unit, generously counted.
+# Beyond, the arithmetic leaves Python's dates (or takes minutes walking business days), and a
+# term accepted once would fail every clock computed from it.
+MAX_AMOUNT = {
+    DurationUnit.HOURS: 100 * 366 * 24,
+    DurationUnit.CALENDAR_DAYS: 100 * 366,
+    DurationUnit.BUSINESS_DAYS: 100 * 366,
+    DurationUnit.WORKING_DAYS: 100 * 366,
+    DurationUnit.BUSINESS_HOURS: 100 * 366 * 24,
+    DurationUnit.MONTHS: 100 * 12,
+}
+
+
+def _amount(digits: str, text: str, unit: DurationUnit) -> int:
+    if len(digits) > 12:
+        raise InvalidDurationError(f"duration {text!r} is longer than a hundred years")
     value = int(digits)
     if value < 1:
         raise InvalidDurationError(f"duration {text!r} must be positive; {ACCEPTED_FORMS}")
+    if value > MAX_AMOUNT[unit]:
+        raise InvalidDurationError(
+            f"duration {text!r} is longer than a hundred years (at most {MAX_AMOUNT[unit]} "
+            f"{unit.value.replace('_', ' ')})"
+        )
     return value

@@ -208,3 +208,23 @@ async def test_a_client_token_searching_finds_only_its_own_client(api, tokens):
     assert [item["legal_name"] for item in response.json()["items"]] == [
         "Clinique des Tilleuls SAS"
     ]
+
+
+async def test_a_duration_beyond_a_hundred_years_is_refused_and_creates_nothing(api, tokens):
+    """Accepted once, it failed every clock computed from the contract afterwards (a 500)."""
+    before = (await api.get("/api/v1/clients", headers=h(tokens.dpo))).json()["items"]
+    contract = {
+        **CLIENT_BODY["contract"],
+        "overrides": {"breach_notice": {"duration": "PT99999999999H"}},
+    }
+    response = await api.post(
+        "/api/v1/clients",
+        json={**CLIENT_BODY, "legal_name": "Forever SAS", "contract": contract},
+        headers=h(tokens.dpo),
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["field"].endswith("breach_notice.duration")
+    assert "hundred years" in problem["detail"]
+    after = (await api.get("/api/v1/clients", headers=h(tokens.dpo))).json()["items"]
+    assert after == before

@@ -8,6 +8,7 @@ import pytest
 from gdpr_vault.clocks import (
     ClockError,
     DeadlineOutOfRangeError,
+    InvalidDurationError,
     MissingBusinessHoursError,
     NaiveDatetimeError,
     UnknownTimeZoneError,
@@ -88,7 +89,16 @@ def test_out_of_range():
     with pytest.raises(DeadlineOutOfRangeError):
         compute_deadline(paris(9999, 12, 1), "2 months")
     with pytest.raises(DeadlineOutOfRangeError):
-        compute_deadline(paris(2026, 1, 1), "500000 business days")
+        compute_deadline(paris(9999, 12, 31, 12), "48 hours")
+
+
+@pytest.mark.parametrize(
+    "text", ["500000 business days", "PT99999999999H", "999999999999999999999 hours", "1201 months"]
+)
+def test_durations_beyond_a_hundred_years_are_refused_as_they_are_read(text):
+    with pytest.raises(InvalidDurationError, match="hundred years"):
+        compute_deadline(paris(2026, 1, 1), text)
+    assert compute_deadline(paris(2026, 1, 1), "1200 months").due.year == 2126
 
 
 def test_errors_are_value_errors():
