@@ -134,10 +134,14 @@ def _problem_from_msgspec(exc: msgspec.ValidationError, prefix: str) -> Validati
 # -- reading rows ------------------------------------------------------------------------------
 
 
-async def _breach_row(breach_id: str) -> dict[str, Any]:
+async def _breach_row(breach_id: str, *, lock: bool = False) -> dict[str, Any]:
+    """The breach; with ``lock`` (inside a transaction) held ``FOR UPDATE`` on PostgreSQL, so
+    notices to its clients are numbered one sending after the other (SQLite's write
+    transactions are serial already)."""
     row = None
     if is_valid_id(breach_id, "brc"):
-        row = await Breach.select().where(Breach.id == breach_id).first()
+        query = Breach.select().where(Breach.id == breach_id).first()
+        row = await (query.lock_rows("UPDATE") if lock and db.is_postgres() else query)
     if row is None:
         raise NotFound(f"breach {breach_id} not found", field="breach_id")
     return row
@@ -758,21 +762,22 @@ async def send_notices(breach_id: str, data: NoticeIn, actor: str, now: datetime
         )
     facts = await _facts(breach_id, breach["current_version"])
     clients = await contracts_service.clients_by_id([o["client"] for o in targets])
-    sequences: dict[str, int] = {}
-    if data.phase == "followup":
-        for chunk in _chunks([o["id"] for o in targets], 5000):
-            for r in await BreachNotice.select(BreachNotice.obligation).where(
-                where_in(BreachNotice.obligation, chunk)
-            ):
-                sequences[r["obligation"]] = sequences.get(r["obligation"], 0) + 1
     kind = f"breach.{data.phase}"
     sent: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     async with db.transaction():
-        fresh = await _breach_row(breach_id)
+        fresh = await _breach_row(breach_id, lock=True)
         _require_open(fresh)
         if fresh["current_version"] != breach["current_version"]:
             raise Conflict("the facts changed meanwhile; retry", field="breach_id", rule="stale")
+        # Counted inside the transaction: two follow-ups sent at once got the same number.
+        sequences: dict[str, int] = {}
+        if data.phase == "followup":
+            for chunk in _chunks([o["id"] for o in targets], 5000):
+                for r in await BreachNotice.select(BreachNotice.obligation).where(
+                    where_in(BreachNotice.obligation, chunk)
+                ):
+                    sequences[r["obligation"]] = sequences.get(r["obligation"], 0) + 1
         planned: list[tuple[Any, ...]] = []  # per target, what its notice rows need
         requests: list[notifications.NoticeRequest] = []
         for obligation in targets:

@@ -858,10 +858,14 @@ async def create_change(data: ChangeIn, actor: str, now: datetime) -> dict[str, 
     return await get_change(change["id"], now)
 
 
-async def _change_row(change_id: str) -> dict[str, Any]:
+async def _change_row(change_id: str, *, lock: bool = False) -> dict[str, Any]:
+    """The change; with ``lock`` (inside a transaction), held ``FOR UPDATE`` on PostgreSQL so
+    steps that move its status (activate, abandon) run one after the other. SQLite's write
+    transactions are serial already."""
     row = None
     if is_valid_id(change_id, "spc"):
-        row = await SubprocessorChange.select().where(SubprocessorChange.id == change_id).first()
+        query = SubprocessorChange.select().where(SubprocessorChange.id == change_id).first()
+        row = await (query.lock_rows("UPDATE") if lock and db.is_postgres() else query)
     if row is None:
         raise NotFound(f"sub-processor change {change_id} not found", field="change_id")
     return row
@@ -1654,22 +1658,34 @@ async def resolve_objection(
 async def abandon_change(
     change_id: str, reason: str, actor: str, now: datetime, objection_id: str | None = None
 ) -> dict[str, Any]:
-    change = await _change_row(change_id)
-    if change["status"] in {"abandoned", "completed"}:
-        raise Conflict(f"the change is already {change['status']}", rule="closed")
     c = SubprocessorChangeClient
-    active = await c.count().where((c.change == change_id) & (c.state == "active"))
-    if active:
-        raise Conflict(
-            f"the change is active for {active} client(s): it cannot be abandoned; "
-            "draft a 'remove' change instead",
-            rule="already-active",
-        )
     o = SubprocessorObjection
     async with db.transaction():
-        await SubprocessorChange.update(
-            {SubprocessorChange.status: "abandoned", SubprocessorChange.abandoned_at: now}
-        ).where(SubprocessorChange.id == change_id)
+        # Checked inside the transaction, and the status set only if still open: two abandons
+        # at once (or an activation landing meanwhile) must not both pass the checks.
+        change = await _change_row(change_id, lock=True)
+        if change["status"] in {"abandoned", "completed"}:
+            raise Conflict(f"the change is already {change['status']}", rule="closed")
+        active = await c.count().where((c.change == change_id) & (c.state == "active"))
+        if active:
+            raise Conflict(
+                f"the change is active for {active} client(s): it cannot be abandoned; "
+                "draft a 'remove' change instead",
+                rule="already-active",
+            )
+        abandoned = await (
+            SubprocessorChange.update(
+                {SubprocessorChange.status: "abandoned", SubprocessorChange.abandoned_at: now}
+            )
+            .where(
+                (SubprocessorChange.id == change_id)
+                & SubprocessorChange.status.not_in(["abandoned", "completed"])
+            )
+            .returning(SubprocessorChange.id)
+        )
+        if not abandoned:
+            current = await _change_row(change_id)
+            raise Conflict(f"the change is already {current['status']}", rule="closed")
         await c.update(
             {
                 c.state: "resolved",
@@ -1792,7 +1808,7 @@ async def _apply(
     a = SubprocessorAssignment
     c = SubprocessorChangeClient
     async with db.transaction():
-        current = await _change_row(change["id"])
+        current = await _change_row(change["id"], lock=True)
         if current["status"] != "published":
             raise Conflict(f"the change is {current['status']}", rule="published-only")
         closing = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -164,6 +165,30 @@ async def test_notices_refuse_unmarked_clients_and_follow_ups_without_initial(
         "clients[0]",
         "initial-already-sent",
     )
+
+
+async def test_follow_ups_sent_at_once_get_distinct_sequence_numbers(api, tokens, clock, breach):
+    """The numbering used to be read before the transaction: six at once all got number 1."""
+    base = f"/api/v1/breaches/{breach['id']}"
+    marked = await api.post(
+        f"{base}/clients",
+        json={"clients": [{"client_id": tokens.client_a_id}]},
+        headers=h(tokens.dpo),
+    )
+    assert marked.status_code == 201, marked.text
+    sent = await api.post(f"{base}/notices", json={"phase": "initial"}, headers=h(tokens.dpo))
+    assert sent.status_code == 201, sent.text
+    answers = await asyncio.gather(
+        *[
+            api.post(
+                f"{base}/notices", json={"phase": "followup", "message": "f"}, headers=h(tokens.dpo)
+            )
+            for _ in range(6)
+        ]
+    )
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    numbers = sorted(n["sequence"] for a in answers for n in a.json()["notices"])
+    assert numbers == [1, 2, 3, 4, 5, 6]
 
 
 async def test_closing_needs_every_affected_client_notified(api, tokens, clock, breach):

@@ -232,3 +232,23 @@ async def test_two_workers_on_one_batch_one_writes_the_other_finds_nothing_left(
     assert sorted(results) == [0, 2]
     assert await Notice.count() == 2
     assert (await trail.verify_chain()).ok
+
+
+async def test_two_abandons_at_once_record_one(api, tokens, clock):
+    """The checks used to run before the transaction: six at once gave six 200s, six events."""
+    change_id, published = await _published(api, tokens, [tokens.client_a_id])
+    assert published.status_code == 200, published.text
+    answers = await asyncio.gather(
+        *[
+            api.post(
+                f"/api/v1/subprocessor-changes/{change_id}/abandon",
+                json={"reason": "the provider withdrew"},
+                headers=bearer(tokens.dpo),
+            )
+            for _ in range(6)
+        ]
+    )
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 5
+    assert {a.json()["rule"] for a in answers if a.status_code == 409} == {"closed"}
+    events = await TrailEvent.count().where(TrailEvent.action == "subprocessor.change.abandoned")
+    assert events == 1
