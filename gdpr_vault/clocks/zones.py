@@ -14,6 +14,11 @@ from .errors import NaiveDatetimeError, UnknownTimeZoneError
 __all__ = ["UTC", "get_zone", "isoformat_utc", "require_aware"]
 
 _ZONES: dict[str, ZoneInfo] = {}
+# Files in the zone database that are not zones a contract can name: the server's own local
+# time (deadlines would follow the host's settings), the "Factory" placeholder, the POSIX
+# rules template, and the leap-second ("right/") and duplicate ("posix/") trees.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+_NOT_ZONE_TREES = ("right/", "posix/")
 
 
 def get_zone(name: str) -> ZoneInfo:
@@ -22,6 +27,10 @@ def get_zone(name: str) -> ZoneInfo:
     if zone is None:
         if not isinstance(name, str) or not name.strip():
             raise UnknownTimeZoneError(f"time zone must be an IANA name, got {name!r}")
+        if name in _NOT_ZONES or name.startswith(_NOT_ZONE_TREES):
+            raise UnknownTimeZoneError(
+                f"{name!r} is not an IANA time zone; use a name such as 'Europe/Paris'"
+            )
         try:
             zone = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:

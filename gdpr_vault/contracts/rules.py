@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
+
+from gdpr_vault.clocks import UnknownTimeZoneError
+from gdpr_vault.clocks.zones import get_zone
 
 _EMAIL_RE = re.compile(
     r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
@@ -62,7 +64,7 @@ def time_zone_error(name: str) -> str | None:
     if not name or len(name) > 64 or ".." in name or name.startswith("/"):
         return "an IANA time zone name is required (e.g. Europe/Paris)"
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        get_zone(name)  # the clocks' own rule: the same names are accepted everywhere
+    except UnknownTimeZoneError:
         return f"unknown IANA time zone {name!r}"
     return None

@@ -23,7 +23,6 @@ that will later compute the deadlines, so a preset that loads is a preset the en
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -31,10 +30,12 @@ import msgspec
 
 from gdpr_vault.clocks import (
     DurationUnit,
+    UnknownTimeZoneError,
     get_calendar,
     parse_duration,
     parse_windows,
 )
+from gdpr_vault.clocks.zones import get_zone
 
 __all__ = [
     "DEFAULT_EXTEND",
@@ -406,8 +407,8 @@ def _check_citations(struct: msgspec.Struct, field: str) -> None:
 def _validate(terms: ContractTerms) -> None:
     """Semantic checks msgspec cannot do; raises the first TermsError found."""
     try:
-        zoneinfo.ZoneInfo(terms.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        get_zone(terms.time_zone)  # the clocks' own rule, so a stored term always computes
+    except UnknownTimeZoneError as exc:
         raise TermsError(
             "time_zone", "unknown_time_zone", f"unknown IANA time zone {terms.time_zone!r}"
         ) from exc

@@ -264,9 +264,10 @@ def test_french_contract_wording_is_accepted_as_duration() -> None:
     assert terms.objection_window.duration == "un (1) mois"
 
 
-def test_unknown_time_zone() -> None:
+@pytest.mark.parametrize("zone", ["Europe/Atlantis", "localtime", "Factory", "posix/Europe/Paris"])
+def test_unknown_time_zone(zone: str) -> None:
     data = base_data()
-    data["time_zone"] = "Europe/Atlantis"
+    data["time_zone"] = zone
     assert_terms_error(data, "time_zone", "unknown_time_zone")
 
 
