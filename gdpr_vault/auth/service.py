@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gdpr_vault import db
@@ -17,6 +17,9 @@ from gdpr_vault.timeutil import (
     utc_iso,
 )
 
+# An auditor's access is for one audit: a token valid for centuries would not be "expiring".
+AUDITOR_TOKEN_MAX = timedelta(days=366)
+
 
 def token_rule_error(
     role: Role, client_id: str | None, expires_at: datetime | None, now: datetime
@@ -30,6 +33,13 @@ def token_rule_error(
         return "expires_at", "auditor-expiry", "an auditor token must expire (set expires_at)"
     if expires_at is not None and expires_at <= now:
         return "expires_at", "in-future", "expires_at must be in the future"
+    if role == "auditor" and expires_at is not None and expires_at > now + AUDITOR_TOKEN_MAX:
+        return (
+            "expires_at",
+            "auditor-expiry",
+            f"an auditor token lasts at most {AUDITOR_TOKEN_MAX.days} days; issue a new one "
+            "for a later audit",
+        )
     return None
 
 

@@ -70,6 +70,22 @@ async def test_token_rules(api, tokens):
             "expires_at",
         ),
         ({"role": "client", "client_id": "cli_00000000000000000000000000"}, "client_id"),
+        (  # an auditor token lasts at most a year: one for 9999 was accepted
+            {
+                "role": "auditor",
+                "client_id": tokens.client_a_id,
+                "expires_at": "2999-12-31T23:59:59Z",
+            },
+            "expires_at",
+        ),
+        (  # no UTC value at all
+            {
+                "role": "auditor",
+                "client_id": tokens.client_a_id,
+                "expires_at": "9999-12-31T23:59:59-01:00",
+            },
+            "expires_at",
+        ),
     ]
     for body, field in cases:
         response = await api.post("/api/v1/tokens", json=body, headers=h(tokens.dpo))
