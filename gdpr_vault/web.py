@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import SerializationException
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -97,4 +99,32 @@ class JsonBodyRequest(Request[Any, Any, Any]):
         field = nul_field(value)
         if field is not None:
             raise nul_refusal(field)
+        _check_types_strictly(self, value)
         return value
+
+
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _check_types_strictly(request: Request[Any, Any, Any], value: Any) -> None:
+    """Refuse a body whose JSON types are wrong, before Litestar's lenient conversion runs.
+
+    Litestar converts bodies with msgspec's ``strict=False``, which turns ``0`` into the
+    instant 1970-01-01T00:00Z and ``1`` into ``true``: a breach's ``aware_at: 0`` was
+    accepted. The same conversion, strict, names the field and changes nothing.
+    """
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except AttributeError:  # no route resolved (yet): nothing to check against
+        return
+    if parameter is None:
+        return
+    try:
+        msgspec.convert(value, parameter.annotation, strict=True)
+    except TypeError:  # a type msgspec does not convert to: Litestar's own decoding decides
+        return
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _AT_PATH.search(message)
+        field = (match.group(1) or "body") if match else "body"
+        raise MalformedRequest(message, field=field, rule="json-type") from None

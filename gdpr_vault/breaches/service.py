@@ -218,7 +218,7 @@ async def correct_facts(
     merged = {k: v for k, v in current.items()}
     merged.update(data.changes)
     try:
-        parsed = msgspec.convert(merged, BreachFactsIn, strict=False)
+        parsed = msgspec.convert(merged, BreachFactsIn, strict=True)  # 0 is no date
     except msgspec.ValidationError as exc:
         raise _problem_from_msgspec(exc, "changes") from exc
     except ValidationProblem as exc:  # a date-time refused as the facts were decoded

@@ -273,3 +273,32 @@ async def test_silent_contract_uses_the_breach_default_notice_setting(api, token
     assert by_client[sibio]["deadline"] == "2026-03-30T09:30:00Z"
     assert by_client[tokens.client_a_id]["duration"] == "72 hours"  # opensafe's own clause
     assert by_client[tokens.client_a_id]["duration_source"] == "contract"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"aware_at": 0}, "aware_at"),  # was accepted as 1970-01-01T00:00Z
+        ({"occurred_at": 1.5}, "occurred_at"),
+        ({"title": 5}, "title"),
+        ({"ongoing": 1}, "ongoing"),  # was accepted as true
+    ],
+)
+async def test_wrong_json_types_are_refused_not_converted(api, tokens, clock, changes, field):
+    clock.set(NOW)
+    before = await counts()
+    response = await api.post("/api/v1/breaches", json=facts_body(**changes), headers=h(tokens.dpo))
+    problem(response, 400, field, "json-type")
+    assert await counts() == before
+
+
+async def test_a_correction_cannot_move_awareness_to_1970_with_a_number(api, tokens, breach):
+    before = await counts()
+    response = await api.post(
+        f"/api/v1/breaches/{breach['id']}/corrections",
+        json={"changes": {"aware_at": 0}, "reason": "typo"},
+        headers=h(tokens.dpo),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"].startswith("changes")
+    assert await counts() == before
