@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,8 +38,11 @@ from gdpr_vault.registers.rules import SCHEMA_VERSION
 from gdpr_vault.registers.schemas import ActivityIn
 from gdpr_vault.registers.service import Desired
 from gdpr_vault.registers.tables import ProcessingActivity
+from gdpr_vault.web import nul_field
 
 MAX_ERRORS = 200
+KINDS = ("processor-register", "client-register")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _AT = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 CONTENT_FIELDS = (
@@ -113,40 +117,177 @@ def _parse_json(text: str, errors: ImportErrors) -> tuple[list[Record], str | No
             f"schema_version must be {SCHEMA_VERSION!r} (got {doc.get('schema_version')!r})",
         )
         return [], None
-    scope = doc.get("client_id") if doc.get("kind") == "client-register" else None
-    clients_of: dict[str, set[str]] = {}
-    for controller in doc.get("controllers") or []:
-        if isinstance(controller, dict):
-            for activity_id in controller.get("activity_ids") or []:
-                clients_of.setdefault(str(activity_id), set()).add(str(controller["client_id"]))
+    _check_text({k: v for k, v in doc.items() if k != "activities"}, 0, "", errors)
+    scope = _json_scope(doc, errors)
+    clients_of = _json_controllers(doc.get("controllers"), errors)
     records = []
     for index, item in enumerate(doc["activities"], start=1):
         if not isinstance(item, dict):
             errors.add(index, "activities", "object", "each entry is a JSON object")
             continue
-        activity_id = item.get("activity_id") or None
+        _check_text(item, index, "", errors)
+        activity_id = item.get("activity_id")
+        if activity_id is not None and not isinstance(activity_id, str):
+            errors.add(index, "activity_id", "string", "activity_id must be a string")
+            activity_id = None
+        activity_id = activity_id or None
         raw = {name: item.get(name) for name in CONTENT_FIELDS if item.get(name) is not None}
-        clients = set(item.get("client_ids") or []) | clients_of.get(str(activity_id), set())
-        subs = item.get("subprocessors") or []
-        if not isinstance(subs, list):
-            errors.add(index, "subprocessors", "list", "subprocessors must be a list")
-            subs = []
+        clients = set(_strings(item.get("client_ids"), index, "client_ids", errors))
+        if activity_id is not None:
+            clients |= clients_of.get(activity_id, set())
+        status = item.get("status")
         records.append(
             Record(
                 index,
                 activity_id,
                 raw,
-                status=item.get("status") or "active",
+                status="active" if status is None or status == "" else status,
                 clients=clients,
-                scoped=[s for s in subs if isinstance(s, dict)],
+                scoped=_links(item.get("subprocessors"), index, errors),
             )
         )
     return records, scope
 
 
+def _json_scope(doc: dict[str, Any], errors: ImportErrors) -> str | None:
+    """The client a ``client-register`` document is about; None for a processor-wide one."""
+    kind = doc.get("kind")
+    if kind is not None and kind not in KINDS:
+        errors.add(0, "kind", "enum", "kind must be processor-register or client-register")
+        return None
+    if kind != "client-register":
+        return None
+    client_id = doc.get("client_id")
+    if client_id is None or client_id == "":
+        errors.add(0, "client_id", "required", "a client-register names its client_id")
+    elif not isinstance(client_id, str):
+        errors.add(0, "client_id", "string", "client_id must be a string")
+    else:
+        return client_id
+    return None
+
+
+def _json_controllers(value: Any, errors: ImportErrors) -> dict[str, set[str]]:
+    """Activity id -> the clients the document's ``controllers`` link it to."""
+    clients_of: dict[str, set[str]] = {}
+    if value is None:
+        return clients_of
+    if not isinstance(value, list):
+        errors.add(0, "controllers", "list", "controllers must be a list")
+        return clients_of
+    for index, controller in enumerate(value):
+        where = f"controllers[{index}]"
+        if not isinstance(controller, dict):
+            errors.add(0, where, "object", "each controller is a JSON object")
+            continue
+        activity_ids = _strings(controller.get("activity_ids"), 0, f"{where}.activity_ids", errors)
+        client_id = controller.get("client_id")
+        if client_id is None or client_id == "":
+            errors.add(0, f"{where}.client_id", "required", "each controller has a client_id")
+        elif not isinstance(client_id, str):
+            errors.add(0, f"{where}.client_id", "string", "client_id must be a string")
+        else:
+            for activity_id in activity_ids:
+                clients_of.setdefault(activity_id, set()).add(client_id)
+    return clients_of
+
+
+def _strings(value: Any, line: int, name: str, errors: ImportErrors) -> list[str]:
+    """A list of strings (absent: empty); anything else is reported and its strings kept."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.add(line, name, "list", f"{name} must be a list of strings")
+        return []
+    strings = []
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            strings.append(item)
+        else:
+            errors.add(line, f"{name}[{index}]", "string", f"{name} holds strings only")
+    return strings
+
+
+def _links(value: Any, line: int, errors: ImportErrors) -> list[dict[str, Any]]:
+    """The sub-processor links of a record: a list of objects (absent: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.add(line, "subprocessors", "list", "subprocessors must be a list")
+        return []
+    links = []
+    for index, link in enumerate(value):
+        if isinstance(link, dict):
+            links.append(link)
+        else:
+            errors.add(line, f"subprocessors[{index}]", "object", "each link is a JSON object")
+    return links
+
+
+def _check_text(value: Any, line: int, prefix: str, errors: ImportErrors) -> None:
+    """Refuse decoded text the rest of the API refuses (docs/api.md, Conventions).
+
+    The raw file is checked for NUL, but a JSON escape (``\\u0000``, a lone ``\\ud800``)
+    only appears once decoded. PostgreSQL's ``text`` cannot store NUL and UTF-8 cannot encode
+    a lone surrogate; the API's own JSON decoder refuses the latter as malformed JSON, hence
+    the same rule names here (``no-nul-character``, ``json-syntax``), with the field's path.
+    """
+    path = nul_field(value)
+    if path is not None:
+        errors.add(line, _join(prefix, path), "no-nul-character", "holds a NUL character")
+    path = _surrogate_field(value)
+    if path is not None:
+        # The path itself may hold the surrogate (a key): escaped, so the answer encodes.
+        field_ = _join(prefix, path).encode("utf-8", "backslashreplace").decode("utf-8")
+        errors.add(
+            line, field_, "json-syntax", "holds a lone UTF-16 surrogate, not valid Unicode text"
+        )
+
+
+def _surrogate_field(value: Any) -> str | None:
+    """The path of the first string or key holding a lone surrogate (as web.nul_field does)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, inner in reversed(item.items()):
+                field_ = f"{path}.{key}" if path else str(key)
+                if _SURROGATE.search(str(key)):
+                    return field_
+                stack.append((field_, inner))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", inner) for i, inner in reversed(list(enumerate(item))))
+    return None
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    return prefix + path if path.startswith("[") else f"{prefix}.{path}"
+
+
 def _parse_csv(text: str, errors: ImportErrors) -> tuple[list[Record], str | None]:
+    # A legitimate cell may be longer than the csv module's default limit (131,072 characters,
+    # e.g. 200 sub-processor links with their descriptions); none can be longer than the file,
+    # already in memory. The limit is process-wide: raised for this synchronous read only.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        return _read_csv(text, errors)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _read_csv(text: str, errors: ImportErrors) -> tuple[list[Record], str | None]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        errors.add(1, "body", "csv", f"not a readable CSV file: {exc}")
+        return [], None
     for required in ("reference", "name"):
         if required not in header:
             errors.add(1, required, "required-column", f"the CSV needs a {required!r} column")
@@ -154,9 +295,7 @@ def _parse_csv(text: str, errors: ImportErrors) -> tuple[list[Record], str | Non
         return [], None
     groups: dict[str, Record] = {}
     scopes: set[str] = set()
-    line = reader.line_num + 1
-    for row in reader:
-        start, line = line, reader.line_num + 1
+    for start, row in _rows(reader, errors):
         if None in row:
             errors.add(start, "row", "column-count", "more cells than header columns")
             continue
@@ -192,13 +331,26 @@ def _parse_csv(text: str, errors: ImportErrors) -> tuple[list[Record], str | Non
         client_id = (row.get("client_id") or "").strip()
         if client_id:
             record.clients.add(client_id)
-        for link in subs:
-            if isinstance(link, dict) and link not in record.scoped:
+        for link in _links(subs, start, errors):
+            if link not in record.scoped:
                 record.scoped.append(link)
     if len(scopes) > 1:
         errors.add(2, "register_scope", "single-scope", "all rows must share one register_scope")
     scope = next(iter(scopes), "processor")
     return list(groups.values()), scope.removeprefix("client:") if scope != "processor" else None
+
+
+def _rows(
+    reader: csv.DictReader[str], errors: ImportErrors
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each row with the line it starts on; a csv error ends the file as a reported error."""
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            start, line = line, reader.line_num + 1
+            yield start, row
+    except csv.Error as exc:
+        errors.add(line, "body", "csv", f"not a readable CSV file: {exc}")
 
 
 def _json_cell(value: str, line: int, name: str, errors: ImportErrors) -> list[Any]:
@@ -215,6 +367,7 @@ def _json_cell(value: str, line: int, name: str, errors: ImportErrors) -> list[A
     if not isinstance(parsed, list):
         errors.add(line, name, "json", f"{name} must be a JSON list, as exported")
         return []
+    _check_text(parsed, line, name, errors)
     return parsed
 
 
@@ -226,7 +379,7 @@ def _to_desired(record: Record, errors: ImportErrors) -> Desired | None:
     for link in record.scoped:
         subs.append(
             {
-                "subprocessor_id": str(link.get("subprocessor_id") or ""),
+                "subprocessor_id": link.get("subprocessor_id") or "",
                 "activities": link.get("activities") or "",
                 "client_id": link.get("client_id") or None,
             }
