@@ -10,12 +10,15 @@ import msgspec
 from gdpr_vault.inputs import Input
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+# People's names are stored in 200 characters (contacts, the client's DPO): a longer one was
+# accepted here, then refused by PostgreSQL with a 500.
+PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
 
 
 class ContactIn(Input):
-    name: Name
+    name: PersonName
     email: Annotated[str, msgspec.Meta(max_length=320)]
     role: Literal["privacy", "legal", "technical", "billing", "executive", "other"] = "privacy"
     language: Literal["fr", "en"] = "fr"
@@ -23,7 +26,7 @@ class ContactIn(Input):
 
 
 class DpoIn(Input):
-    name: Name
+    name: PersonName
     email: Annotated[str, msgspec.Meta(max_length=320)]
 
 

@@ -228,3 +228,21 @@ async def test_a_duration_beyond_a_hundred_years_is_refused_and_creates_nothing(
     assert "hundred years" in problem["detail"]
     after = (await api.get("/api/v1/clients", headers=h(tokens.dpo))).json()["items"]
     assert after == before
+
+
+async def test_names_longer_than_their_column_are_refused_not_a_database_error(api, tokens):
+    """Contact and DPO names are stored in 200 characters; PostgreSQL refused 201-300 (500)."""
+    long_name = "N" * 201
+    for body in (
+        {**CLIENT_BODY, "dpo": {"name": long_name, "email": "dpo@x.example"}},
+        {**CLIENT_BODY, "contacts": [{"name": long_name, "email": "c@x.example"}]},
+    ):
+        response = await api.post("/api/v1/clients", json=body, headers=h(tokens.dpo))
+        assert response.status_code == 400, response.text
+        assert response.json()["field"].endswith("name")
+    ok = {
+        **CLIENT_BODY,
+        "legal_name": "Deux Cents SAS",
+        "dpo": {"name": "N" * 200, "email": "dpo@x.example"},
+    }
+    assert (await api.post("/api/v1/clients", json=ok, headers=h(tokens.dpo))).status_code == 201
