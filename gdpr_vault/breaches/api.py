@@ -21,6 +21,9 @@ from gdpr_vault.contracts.service import get_client
 from gdpr_vault.pagination import LimitQuery, PageRequest
 from gdpr_vault.web import caller, now_of
 
+# What a clock shows (see rules.clock_view), plus "unnotified": pending or overdue.
+ClockStatus = Literal["unnotified", "pending", "overdue", "notified", "notified_late"]
+
 
 class BreachController(Controller):
     path = "/api/v1/breaches"
@@ -67,7 +70,7 @@ class BreachController(Controller):
         breach_id: FromPath[str],
         limit: LimitQuery = None,
         cursor: FromQuery[str | None] = None,
-        status: FromQuery[Literal["pending", "overdue", "notified", "notified_late"] | None] = None,
+        status: FromQuery[ClockStatus | None] = None,
     ) -> dict[str, Any]:
         return await service.list_obligations(
             breach_id, PageRequest.parse(limit, cursor), now_of(request), status

@@ -1161,6 +1161,7 @@ def _clock_status_is(status: str, now: datetime) -> Combinable:
     notified = BreachObligation.status == "notified"
     on_time = BreachObligation.late_by_seconds.is_null() | (BreachObligation.late_by_seconds == 0)
     return {
+        "unnotified": waiting,  # pending or overdue: what is still to be sent
         "pending": waiting & (BreachObligation.due_at >= now),
         "overdue": waiting & (BreachObligation.due_at < now),
         "notified": notified & on_time,

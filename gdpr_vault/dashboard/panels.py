@@ -100,7 +100,7 @@ async def breach_panel(now: datetime) -> dict[str, Any]:
     rows = []
     for breach in open_breaches:
         pending = await _all_pages(
-            lambda req, b=breach: breaches.list_obligations(b["id"], req, now, "pending")
+            lambda req, b=breach: breaches.list_obligations(b["id"], req, now, "unnotified")
         )
         for ob in pending:
             rows.append(

@@ -193,6 +193,7 @@ async def test_breach_end_to_end(api, tokens, clock, smtp_server, webhook_receiv
     assert clocks[ips]["status"] == "notified"
     assert await clients_showing("overdue") == [opensafe]
     assert await clients_showing("pending") == []
+    assert await clients_showing("unnotified") == [opensafe]
     assert await clients_showing("notified") == [ips]
     assert await clients_showing("notified_late") == []
     summary = (await api.get(f"/api/v1/breaches/{breach_id}", headers=dpo)).json()["clients"]
