@@ -192,36 +192,32 @@ def _json_controllers(value: Any, errors: ImportErrors) -> dict[str, set[str]]:
     return clients_of
 
 
-def _strings(value: Any, line: int, name: str, errors: ImportErrors) -> list[str]:
-    """A list of strings (absent: empty); anything else is reported and its strings kept."""
+def _items(
+    value: Any, line: int, name: str, errors: ImportErrors, kind: type, rule: str, each: str
+) -> list[Any]:
+    """The items of a list that are of ``kind`` (absent: none); anything else is reported."""
     if value is None:
         return []
     if not isinstance(value, list):
-        errors.add(line, name, "list", f"{name} must be a list of strings")
+        errors.add(line, name, "list", f"{name} must be a list")
         return []
-    strings = []
+    kept = []
     for index, item in enumerate(value):
-        if isinstance(item, str):
-            strings.append(item)
+        if isinstance(item, kind):
+            kept.append(item)
         else:
-            errors.add(line, f"{name}[{index}]", "string", f"{name} holds strings only")
-    return strings
+            errors.add(line, f"{name}[{index}]", rule, each)
+    return kept
+
+
+def _strings(value: Any, line: int, name: str, errors: ImportErrors) -> list[str]:
+    return _items(value, line, name, errors, str, "string", f"{name} holds strings only")
 
 
 def _links(value: Any, line: int, errors: ImportErrors) -> list[dict[str, Any]]:
     """The sub-processor links of a record: a list of objects (absent: none)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        errors.add(line, "subprocessors", "list", "subprocessors must be a list")
-        return []
-    links = []
-    for index, link in enumerate(value):
-        if isinstance(link, dict):
-            links.append(link)
-        else:
-            errors.add(line, f"subprocessors[{index}]", "object", "each link is a JSON object")
-    return links
+    each = "each link is a JSON object"
+    return _items(value, line, "subprocessors", errors, dict, "object", each)
 
 
 def _check_text(value: Any, line: int, prefix: str, errors: ImportErrors) -> None:
