@@ -46,7 +46,8 @@ def instant_handler(request: Request, exc: InstantError) -> Response[dict[str, A
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
 
 
-def _field_from(message: str) -> str | None:
+def field_from(message: str) -> str | None:
+    """The field a msgspec message is about (``... - at `$.a.b` `` -> ``a.b``; ``$`` -> body)."""
     match = _AT_PATH.search(message)
     return match.group(1) or "body" if match else None
 
@@ -56,7 +57,7 @@ def validation_handler(request: Request, exc: ValidationException) -> Response[d
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     message = str(first.get("message") or exc.detail)
-    field = first.get("key") or _field_from(message) or _field_from(str(exc.detail))
+    field = first.get("key") or field_from(message) or field_from(str(exc.detail))
     body = {
         "type": PROBLEM_BASE + "validation-error",
         "title": "The request breaks a rule",

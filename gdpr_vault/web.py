@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -15,6 +14,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from gdpr_vault.auth.guards import principal_of
 from gdpr_vault.auth.tokens import Principal
 from gdpr_vault.errors import MalformedRequest
+from gdpr_vault.problems import field_from
 
 
 def caller(request: Request) -> Principal:
@@ -103,9 +103,6 @@ class JsonBodyRequest(Request[Any, Any, Any]):
         return value
 
 
-_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
-
-
 def _check_types_strictly(request: Request[Any, Any, Any], value: Any) -> None:
     """Refuse a body whose JSON types are wrong, before Litestar's lenient conversion runs.
 
@@ -125,6 +122,6 @@ def _check_types_strictly(request: Request[Any, Any, Any], value: Any) -> None:
         return
     except msgspec.ValidationError as exc:
         message = str(exc)
-        match = _AT_PATH.search(message)
-        field = (match.group(1) or "body") if match else "body"
-        raise MalformedRequest(message, field=field, rule="json-type") from None
+        raise MalformedRequest(
+            message, field=field_from(message) or "body", rule="json-type"
+        ) from None
