@@ -10,11 +10,12 @@ any service code runs, with the field and the rule: ``offset-required`` for a na
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TypeVar
 
 import msgspec
 
 from gdpr_vault.errors import ValidationProblem
-from gdpr_vault.timeutil import InstantError, check_date, check_instant
+from gdpr_vault.timeutil import InstantError, check_date, check_instant, parse_instant
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,8 +28,11 @@ class Input(msgspec.Struct, forbid_unknown_fields=True):
                 check_input_date(value, name)
 
 
-def check_input_date(value: date, field: str) -> None:
-    """Raise a 422 problem naming ``field`` if ``value`` is naive or out of range."""
+DateOrInstant = TypeVar("DateOrInstant", bound=date)
+
+
+def check_input_date(value: DateOrInstant, field: str) -> DateOrInstant:
+    """``value``, or a 422 problem naming ``field`` if it is naive or out of range."""
     try:
         if isinstance(value, datetime):
             check_instant(value, field)
@@ -37,3 +41,14 @@ def check_input_date(value: date, field: str) -> None:
     except InstantError as exc:
         # A Problem, not a ValueError: msgspec lets it through __post_init__ as it is.
         raise ValidationProblem(str(exc), field=field, rule=exc.rule) from None
+    return value
+
+
+def parse_input_instant(text: str, field: str, syntax_rule: str = "iso-8601") -> datetime:
+    """An instant given as text (a query parameter), in UTC; a 422 problem naming ``field``."""
+    try:
+        return parse_instant(text, field)
+    except InstantError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from None
+    except ValueError as exc:
+        raise ValidationProblem(str(exc), field=field, rule=syntax_rule) from None

@@ -19,9 +19,8 @@ from gdpr_vault.audits.schemas import (
     StepIn,
 )
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
-from gdpr_vault.errors import ValidationProblem
+from gdpr_vault.inputs import parse_input_instant
 from gdpr_vault.pagination import LimitQuery, PageRequest
-from gdpr_vault.timeutil import InstantError, parse_instant
 from gdpr_vault.web import caller, now_of
 
 Status = Literal[
@@ -39,12 +38,7 @@ Status = Literal[
 def _instant(text: str | None, field: str) -> datetime | None:
     if text is None:
         return None
-    try:
-        return parse_instant(text, field)
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
-    except ValueError as exc:
-        raise ValidationProblem(str(exc), field=field, rule="iso-8601") from exc
+    return parse_input_instant(text, field)
 
 
 class ClientAuditController(Controller):

@@ -33,23 +33,15 @@ from gdpr_vault.contracts.terms import ContractTerms
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.notifications.service import queue_notice
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
 from gdpr_vault.timeutil import (
-    InstantError,
-    check_instant,
     utc_iso,
 )
 
 NOTICE_KIND = "audit.decision"
-
-
-def _aware(value: datetime, field: str) -> datetime:
-    try:
-        return check_instant(value, field)
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
 
 
 def _conflict(problem: tuple[str, str] | None, field: str = "status") -> None:
@@ -294,8 +286,8 @@ async def access_log(client_id: str, request: PageRequest) -> dict[str, Any]:
 
 
 def _validate_request(data: AuditRequestIn) -> None:
-    _aware(data.proposed_start, "proposed_start")
-    _aware(data.proposed_end, "proposed_end")
+    check_input_date(data.proposed_start, "proposed_start")
+    check_input_date(data.proposed_end, "proposed_end")
     error = rules.dates_error(data.proposed_start, data.proposed_end)
     if error:
         raise ValidationProblem(error, field="proposed_end", rule="audit-dates")
@@ -414,9 +406,9 @@ async def decide(
             "a refusal needs a reason (cite the clause)", field="reason", rule="reason-required"
         )
     if data.start is not None:
-        _aware(data.start, "start")
+        check_input_date(data.start, "start")
     if data.end is not None:
-        _aware(data.end, "end")
+        check_input_date(data.end, "end")
     await contracts.get_client(client_id)
     token: dict[str, Any] | None = None
     async with db.transaction():
@@ -508,9 +500,9 @@ async def schedule(
     client_id: str, audit_id: str, data: ScheduleIn, actor: str, now: datetime
 ) -> dict[str, Any]:
     if data.start is not None:
-        _aware(data.start, "start")
+        check_input_date(data.start, "start")
     if data.end is not None:
-        _aware(data.end, "end")
+        check_input_date(data.end, "end")
     await contracts.get_client(client_id)
     async with db.transaction():
         row = await _audit_row(client_id, audit_id)
@@ -597,7 +589,7 @@ async def add_finding(
     client_id: str, audit_id: str, data: FindingIn, actor: str, now: datetime
 ) -> dict[str, Any]:
     if data.due_at is not None:
-        _aware(data.due_at, "due_at")
+        check_input_date(data.due_at, "due_at")
         if data.due_at <= now:
             raise ValidationProblem("due_at must be in the future", field="due_at", rule="future")
     await contracts.get_client(client_id)

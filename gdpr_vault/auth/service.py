@@ -11,9 +11,8 @@ from gdpr_vault.auth.tokens import Role, new_token_row
 from gdpr_vault.contracts.tables import Client
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.timeutil import (
-    InstantError,
-    check_instant,
     utc_iso,
 )
 
@@ -53,10 +52,7 @@ async def issue_token(
     now: datetime,
 ) -> dict[str, Any]:
     if expires_at is not None:
-        try:
-            check_instant(expires_at, "expires_at")
-        except InstantError as exc:
-            raise ValidationProblem(str(exc), field="expires_at", rule=exc.rule) from exc
+        check_input_date(expires_at, "expires_at")
     problem = token_rule_error(role, client_id, expires_at, now)
     if problem:
         field, rule, message = problem

@@ -31,11 +31,12 @@ from gdpr_vault.contracts.terms import ContractTerms, TermsError, load_terms
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.notifications import service as notifications
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
-from gdpr_vault.timeutil import InstantError, check_instant, utc_iso
+from gdpr_vault.timeutil import utc_iso
 
 ESCALATION_JOB = "breach.escalation"
 _DATETIME_FIELDS = ("aware_at", "occurred_at", "ended_at")
@@ -79,10 +80,7 @@ def facts_from(data: BreachFactsIn, now: datetime) -> dict[str, Any]:
         value = getattr(data, name)
         if value is None:
             continue
-        try:
-            check_instant(value, name)
-        except InstantError as exc:
-            raise ValidationProblem(str(exc), field=name, rule=exc.rule) from exc
+        check_input_date(value, name)
     errors = rules.date_errors(data.aware_at, data.occurred_at, data.ended_at, now)
     if errors:
         first = errors[0]

@@ -467,14 +467,9 @@ async def contract_clock(
         UnknownClockError,
         contract_deadline,
     )
-    from gdpr_vault.timeutil import InstantError, parse_instant
+    from gdpr_vault.inputs import parse_input_instant
 
-    try:
-        start = parse_instant(start_text, "start")
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field="start", rule=exc.rule) from exc
-    except ValueError as exc:
-        raise ValidationProblem(str(exc), field="start", rule="iso-8601-with-offset") from exc
+    start = parse_input_instant(start_text, "start", syntax_rule="iso-8601-with-offset")
     row, terms = await current_terms(client_id, contract_id)
     try:
         deadline = contract_deadline(terms, clock, start)

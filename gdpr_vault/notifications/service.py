@@ -21,6 +21,7 @@ from gdpr_vault.contracts import service as contracts
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.notifications import messages, slots
 from gdpr_vault.notifications.messages import Attachment
 from gdpr_vault.notifications.render import Rendered, has_template, render
@@ -35,8 +36,6 @@ from gdpr_vault.notifications.tables import (
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.settings import get_settings
 from gdpr_vault.timeutil import (
-    InstantError,
-    check_instant,
     utc_iso,
 )
 
@@ -878,10 +877,7 @@ async def record_receipt(
     message_id: str | None = None,
 ) -> dict[str, Any]:
     """Record one acknowledgement; only the first sets the receipt time and runs the hooks."""
-    try:
-        check_instant(received_at, "received_at")
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field="received_at", rule=exc.rule) from exc
+    check_input_date(received_at, "received_at")
     if method not in ("link", "api", "dpo_entry"):
         raise ValidationProblem(f"unknown method {method!r}", field="method", rule="known-method")
     if received_at > now:

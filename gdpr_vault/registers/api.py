@@ -20,6 +20,7 @@ from litestar.response import Stream
 
 from gdpr_vault.auth.guards import client_scope, dpo_only, read_only_for_auditors
 from gdpr_vault.errors import ValidationProblem
+from gdpr_vault.inputs import parse_input_instant
 from gdpr_vault.pagination import PageRequest
 from gdpr_vault.registers import exports, imports, service
 from gdpr_vault.registers.schemas import (
@@ -28,7 +29,6 @@ from gdpr_vault.registers.schemas import (
     ReasonIn,
     SubprocessorLinkChangeIn,
 )
-from gdpr_vault.timeutil import InstantError, parse_instant
 from gdpr_vault.web import caller, now_of
 
 AsOf = Annotated[
@@ -42,12 +42,7 @@ EXPORT_PATHS = ["/export.json", "/export.csv", "/export.html"]
 def parse_as_of(value: str | None) -> datetime | None:
     if value is None:
         return None
-    try:
-        return parse_instant(value, "as_of")
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field="as_of", rule=exc.rule) from exc
-    except ValueError as exc:
-        raise ValidationProblem(str(exc), field="as_of", rule="iso-8601") from exc
+    return parse_input_instant(value, "as_of")
 
 
 def _export_response(

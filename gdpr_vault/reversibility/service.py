@@ -22,6 +22,7 @@ from gdpr_vault.crypto import keys as data_keys
 from gdpr_vault.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.reversibility import archive, rules, sources
@@ -29,8 +30,6 @@ from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, Re
 from gdpr_vault.reversibility.tables import RevCase, RevExport, RevSource
 from gdpr_vault.settings import get_settings
 from gdpr_vault.timeutil import (
-    InstantError,
-    check_instant,
     utc_iso,
 )
 
@@ -48,10 +47,7 @@ def refuse(violation: rules.RuleViolation) -> Exception:
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        return check_instant(value, field)
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
+    return check_input_date(value, field)
 
 
 # -- sources ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from gdpr_vault.contracts.terms import ContractTerms, TermsError, effective_dura
 from gdpr_vault.errors import Conflict, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
+from gdpr_vault.inputs import check_input_date
 from gdpr_vault.jobs.queue import complete_in_transaction, enqueue
 from gdpr_vault.notifications import service as notifications
 from gdpr_vault.notifications import slots
@@ -49,8 +50,6 @@ from gdpr_vault.subprocessors.tables import (
     SubprocessorRevision,
 )
 from gdpr_vault.timeutil import (
-    InstantError,
-    check_instant,
     utc_iso,
 )
 
@@ -80,13 +79,6 @@ def _loads(text: str | None, default: Any = None) -> Any:
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _aware(value: datetime, field: str) -> datetime:
-    try:
-        return check_instant(value, field)
-    except InstantError as exc:
-        raise ValidationProblem(str(exc), field=field, rule=exc.rule) from exc
 
 
 def _digest(values: Iterable[str]) -> str:
@@ -192,7 +184,7 @@ async def create_subprocessor(data: SubprocessorIn, actor: str, now: datetime) -
     since = now
     if data.status == "active":
         if data.active_since is not None:
-            since = _aware(data.active_since, "active_since")
+            since = check_input_date(data.active_since, "active_since")
             if since > now:
                 raise ValidationProblem(
                     "active_since is in the future", field="active_since", rule="not-future"
@@ -340,7 +332,7 @@ async def delete_subprocessor(sub_id: str, actor: str, now: datetime) -> None:
 def _parse_as_of(as_of: datetime | None, now: datetime) -> datetime:
     if as_of is None:
         return now
-    return _aware(as_of, "as_of")
+    return check_input_date(as_of, "as_of")
 
 
 async def list_subprocessors(
@@ -1386,7 +1378,7 @@ async def record_receipt(
     now: datetime,
 ) -> dict[str, Any]:
     """The DPO records a receipt (an acknowledgement, a signed delivery slip…)."""
-    received_at = _aware(received_at, "received_at")
+    received_at = check_input_date(received_at, "received_at")
     if received_at > now:
         raise ValidationProblem("received_at is in the future", field="received_at", rule="past")
     change = await _change_row(change_id)
@@ -1490,7 +1482,7 @@ async def object_to_change(
         raise ValidationProblem(error, field="reasons", rule="objection-reasons")
     at = now
     if objected_at is not None:
-        at = _aware(objected_at, "received_at")
+        at = check_input_date(objected_at, "received_at")
         if at > now:
             raise ValidationProblem(
                 "received_at is in the future", field="received_at", rule="past"
