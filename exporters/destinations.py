@@ -117,14 +117,15 @@ class LocalWriter:
     """
 
     def __init__(
-        self, final: Path, tmp_dir: Path, *, fsync: bool = False, direct: bool = False
+        self, final: str | Path, tmp_dir: str | Path, *, fsync: bool = False, direct: bool = False
     ) -> None:
+        # Plain strings, not Paths: a writer is made per file, and small files pay per call.
         self._final = final
         self._fsync = fsync
         self._direct = direct and _O_DIRECT != 0
         self._direct_on = False
         self._offset = 0
-        self._tmp = tmp_dir / f"{_PART_TOKEN}-{os.getpid()}-{next(_part_numbers)}.part"
+        self._tmp = f"{tmp_dir}/{_PART_TOKEN}-{os.getpid()}-{next(_part_numbers)}.part"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def _set_direct(self, on: bool) -> None:
@@ -174,7 +175,7 @@ class LocalWriter:
         try:
             os.replace(self._tmp, self._final)
         except FileNotFoundError:
-            self._final.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(self._final), exist_ok=True)
             os.replace(self._tmp, self._final)
 
     def abort(self) -> None:
@@ -182,7 +183,7 @@ class LocalWriter:
             os.close(self._fd)
             self._fd = None
         with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
+            os.unlink(self._tmp)
 
 
 def _load_syncfs() -> Any:
@@ -214,6 +215,8 @@ class LocalDestination:
         self._direct = direct
         self.name = root.name
         self._tmp = root / TMP_DIR
+        self._root_text = str(root)
+        self._tmp_text = str(self._tmp)
         self._journal = root / JOURNAL_NAME
         self._journal_fd: int | None = None
 
@@ -272,15 +275,15 @@ class LocalDestination:
         self._tmp.mkdir()
 
     def open_writer(self, relpath: str) -> LocalWriter:
-        return LocalWriter(self.root / relpath, self._tmp, direct=self._direct)
+        return LocalWriter(f"{self._root_text}/{relpath}", self._tmp_text, direct=self._direct)
 
     def sibling_location(self, suffix: str) -> str:
         return str(self.root.with_name(self.root.name + suffix))
 
     def open_sibling_writer(self, suffix: str) -> LocalWriter:
         # Outside the bag directory, so not covered by the journal: durable on its own.
-        final = Path(self.sibling_location(suffix))
-        return LocalWriter(final, self._tmp, fsync=self._durable, direct=self._direct)
+        final = self.sibling_location(suffix)
+        return LocalWriter(final, self._tmp_text, fsync=self._durable, direct=self._direct)
 
     @property
     def needs_sync(self) -> bool:

@@ -104,13 +104,19 @@ class FileSource:
                 report.skip(Skipped(self.display, rel, reason))
 
         root = str(self.root)
+        origin = f"file source {self.display}"
+        # Relative names by slicing, not ``os.path.relpath`` (which resolves both paths again):
+        # every ``dirpath`` os.walk yields is ``root`` or ``root`` + separator + more.
+        cut = len(root.rstrip(os.sep)) + len(os.sep)
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
+            folder = dirpath[cut:].replace(os.sep, "/")
+            prefix = f"{folder}/" if folder else ""
             kept = []
             for dirname in dirnames:
                 full = os.path.join(dirpath, dirname)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                safe_relative(rel, origin=f"file source {self.display}")
+                rel = prefix + dirname
+                safe_relative(rel, origin=origin)
                 if os.path.islink(full):
                     skip(rel + "/", "symlinked directory not followed")
                 else:
@@ -118,8 +124,8 @@ class FileSource:
             dirnames[:] = kept
             for filename in sorted(filenames):
                 full = os.path.join(dirpath, filename)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                safe_relative(rel, origin=f"file source {self.display}")
+                rel = prefix + filename
+                safe_relative(rel, origin=origin)
                 st = os.lstat(full)
                 target = full
                 if stat.S_ISLNK(st.st_mode):

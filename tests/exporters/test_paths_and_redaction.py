@@ -36,6 +36,35 @@ def test_odd_but_safe_names_pass(name):
     assert safe_relative(name, origin="o") == name
 
 
+def _refused_by_the_plain_rules(name: str) -> bool:
+    """The rules spelled out one by one, as safe_relative applied them before its fast path."""
+    return (
+        any(0xD800 <= ord(ch) <= 0xDFFF for ch in name)
+        or any(ord(ch) <= 0x1F or 0x7F <= ord(ch) <= 0x9F for ch in name)
+        or name.startswith("/")
+        or any(part in ("", ".", "..") for part in name.split("/"))
+    )
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["", ".", "..", "...", ".a", "a.", "é", " "]),
+            st.text(alphabet=st.characters(max_codepoint=0xE000), max_size=6),
+        ),
+        min_size=1,
+        max_size=5,
+    ).map("/".join)
+)
+def test_the_fast_path_refuses_exactly_what_the_plain_rules_refuse(name):
+    try:
+        assert safe_relative(name, origin="o") == name
+        refused = False
+    except UnsafePathError:
+        refused = True
+    assert refused == _refused_by_the_plain_rules(name)
+
+
 def test_manifest_encoding_is_minimal():
     assert encode_manifest_path("a b/é%\r\n") == "a b/é%25%0D%0A"
     assert decode_manifest_path("x%0d%0a%25") == "x\r\n%"

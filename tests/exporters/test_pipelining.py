@@ -143,7 +143,7 @@ def test_a_file_deferred_before_small_ones_is_committed_after_the_next_task(
 
     def commit(self: destinations.LocalWriter) -> None:
         real_commit(self)
-        committed.append(self._final.name)
+        committed.append(os.path.basename(self._final))
 
     monkeypatch.setattr(destinations.LocalWriter, "commit", commit)
     pack([f"file://{source}/"], str(tmp_path / "bag"), client="", workers=1)
