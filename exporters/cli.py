@@ -112,7 +112,24 @@ def _print_pack(result: PackResult, out: TextIO, err: TextIO) -> None:
         out.write(f"tar {result.tar} sha256 {result.tar_sha256}\n")
 
 
+# The interpreter's switch interval while ``pack`` runs (CPython's default is 5 ms). The small-file
+# lane runs Python between short system calls and keeps taking the GIL back; a large-file worker
+# coming back from a read, a hash or a write then waited up to the whole interval for it, once
+# or more per 4 MiB chunk. Measured on the benchmark tree: about 3-5 % less wall time. The CLI
+# owns its process, so it sets this; the library leaves it to whoever embeds it.
+PACK_SWITCH_INTERVAL = 0.001
+
+
 def _pack(args: argparse.Namespace, redactor: Redactor) -> int:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(PACK_SWITCH_INTERVAL)
+    try:
+        return _run_pack(args, redactor)
+    finally:
+        sys.setswitchinterval(previous)  # main() may be embedded (gdpr-vault, tests)
+
+
+def _run_pack(args: argparse.Namespace, redactor: Redactor) -> int:
     for url in args.source:
         redactor.add_url(url)
     redactor.add_url(args.out)

@@ -48,6 +48,29 @@ def test_pack_and_verify_round_trip(capsys, tmp_path, key):
     assert "checksum mismatch" in one_line(err)
 
 
+def test_pack_shortens_the_switch_interval_only_while_it_runs(capsys, tmp_path, monkeypatch):
+    from exporters import cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("x")
+    seen: list[float] = []
+    real_pack = cli.pack
+
+    def pack(*args, **kwargs):
+        seen.append(sys.getswitchinterval())
+        return real_pack(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "pack", pack)
+    before = sys.getswitchinterval()
+    code, _, _ = run(capsys, "pack", "--source", f"file://{src}/", "--out", str(tmp_path / "b"))
+    assert code == 0
+    assert seen == [cli.PACK_SWITCH_INTERVAL] and before > cli.PACK_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before  # embedded callers get their interval back
+    code, _, _ = run(capsys, "pack", "--source", "nope://x", "--out", str(tmp_path / "c"))
+    assert code == 2 and sys.getswitchinterval() == before  # also after a failure
+
+
 def test_unsigned_pack_says_so(capsys, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
