@@ -29,7 +29,6 @@ from exporters.scheduling import Cancelled, run_tasks
 from exporters.signing import SigningKey, sign
 from exporters.sources import Skipped, Source, open_source
 from exporters.streaming import HashingWriter, deferred_file, pipelined, settle_deferred
-from exporters.tarball import write_tar
 
 
 @dataclass(frozen=True)
@@ -432,6 +431,8 @@ def _finish(
 
     tar_location = tar_sha256 = None
     if tar:
+        from exporters.tarball import write_tar  # tarfile only when asked for: start-up time
+
         names = [(name, len(data)) for name, data in sorted(tag_files.items())]
         names.append((bag.TAGMANIFEST, len(tagmanifest)))
         if envelope is not None:
