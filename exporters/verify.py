@@ -173,6 +173,11 @@ def _check_signature(
     candidates = [p for p in (inside, beside) if p.is_file()]
     if not candidates:
         report.signature = "unsigned"
+        if keys:
+            # A caller who names a key wants to know the bag comes from its holder. Anyone can
+            # edit bag-info.txt, recompute the tag manifest and delete the signature, so a
+            # missing signature must fail here, not read as a harmless "unsigned".
+            report.failures.append("no signature, but a public key was given")
         return
     if len(candidates) == 2 and inside.read_bytes() != beside.read_bytes():
         report.failures.append(f"{bag.SIGNATURE}: differs from {beside.name} beside the bag")
@@ -215,8 +220,10 @@ def verify_bag(
 ) -> VerifyReport:
     """Check a local bag: every checksum, Payload-Oxum, completeness and the signature.
 
-    ``public_keys`` are Ed25519 public keys (objects or PEM bytes); without them a signature is
-    reported ``unchecked`` (its subject is still compared with the tag manifest).
+    ``public_keys`` are Ed25519 public keys (objects or PEM bytes): with one or more, the bag
+    must carry a valid signature by one of them (an unsigned bag fails). Without them a signature
+    is reported ``unchecked`` (its subject is still compared with the tag manifest) and an
+    unsigned bag passes as ``unsigned``.
     """
     root = Path(path)
     report = VerifyReport(str(root))

@@ -150,3 +150,17 @@ def test_python_dash_m_entry_point(tmp_path):
     )
     assert done.returncode == 2
     assert one_line(done.stderr).startswith("exporters: error: unsupported source scheme")
+
+
+def test_verify_with_a_key_refuses_a_bag_without_signature(capsys, tmp_path, key):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("x")
+    pub_path = tmp_path / "pub.pem"
+    pub_path.write_bytes(key.public_pem())
+    out = tmp_path / "b"
+    code, _, _ = run(capsys, "pack", "--source", f"file://{src}/", "--out", str(out))
+    assert code == 0
+    code, stdout, err = run(capsys, "verify", str(out), "--public-key", str(pub_path))
+    assert code == 1 and stdout.startswith("FAILED:")
+    assert "no signature, but a public key was given" in one_line(err)

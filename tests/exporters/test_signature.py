@@ -78,3 +78,35 @@ def test_unsigned_bag_is_reported_unsigned(tmp_path):
     report = verify_bag(out)
     assert report.ok and report.signature == "unsigned"
     assert "unsigned" in report.summary()
+
+
+def _strip_signature(tmp_path, out):
+    """What an attacker can do without the key: edit bag-info.txt, recompute the tag manifest,
+    and delete the signature (the copy has no envelope beside it either)."""
+    stripped = copy_bag(out, tmp_path / "stripped")
+    info = stripped / "bag-info.txt"
+    info.write_text(info.read_text().replace("SIG-1", "FORGED-1"))
+    (stripped / "signature.dsse.json").unlink()
+    lines = []
+    for name in ("README.txt", "bag-info.txt", "bagit.txt", "manifest-sha256.txt"):
+        lines.append(f"{hashlib.sha256((stripped / name).read_bytes()).hexdigest()}  {name}\n")
+    (stripped / "tagmanifest-sha256.txt").write_text("".join(lines))
+    return stripped
+
+
+def test_stripped_signature_fails_when_a_key_is_given(tmp_path, key):
+    out, _ = _bag(tmp_path, key)
+    stripped = _strip_signature(tmp_path, out)
+    report = verify_bag(stripped, [key.public_key])
+    assert not report.ok and report.signature == "unsigned"
+    assert report.failures == ["no signature, but a public key was given"]
+    assert report.summary().startswith("FAILED:")
+    # Without a key the caller asked for no signature check: the checksums still hold.
+    assert verify_bag(stripped).ok
+
+
+def test_unsigned_bag_fails_when_a_key_is_given(tmp_path, key):
+    out, _ = _bag(tmp_path)
+    report = verify_bag(out, [key.public_pem()])
+    assert not report.ok and report.signature == "unsigned"
+    assert "no signature, but a public key was given" in report.failures
