@@ -437,6 +437,19 @@ class S3Destination:
         self._part_size = part_size
         self._client = loc.client(max_connections=workers + 4)
 
+    @property
+    def bucket(self) -> str:
+        return self._loc.bucket
+
+    @property
+    def prefix(self) -> str:
+        """The bag's key prefix, ending in ``/``."""
+        return self._prefix
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self._loc.endpoint_url
+
     def _key(self, relpath: str) -> str:
         return self._prefix + relpath
 

@@ -24,6 +24,7 @@ from exporters.destinations import Destination, open_destination
 from exporters.errors import InputError
 from exporters.journal import Journal, Record
 from exporters.paths import safe_segment
+from exporters.placement import check_out
 from exporters.redact import Redactor, redact_url
 from exporters.scheduling import Cancelled, run_tasks
 from exporters.signing import SigningKey, sign
@@ -308,6 +309,7 @@ def _pack(
         bag.check_metadata_value(label, value)
     opened = open_sources(sources, client, workers)
     destination = open_destination(out, part_size=part_size, workers=workers, durable=durable)
+    check_out(destination, opened)  # before ``exclusive`` creates the bag directory
     # Held until the bag is finished or the run fails: one run per bag (see ``exclusive``).
     with destination.exclusive():
         key_id = signing_key.keyid if signing_key is not None else None

@@ -89,12 +89,13 @@ class FileSource:
         self.root = Path(template.replace("{client}", client))
         if not self.root.is_dir():
             raise InputError(f"file source {self.display}: directory {self.root} does not exist")
-        self._real_root = os.path.realpath(self.root)
+        # Symlinks resolved: what the walk may read, and what ``--out`` must stay out of.
+        self.real_root = os.path.realpath(self.root)
         self.name = name or default_name(url)
         self.root_path = payload_root(self.kind, self.name)
 
     def _inside(self, real: str) -> bool:
-        return real == self._real_root or real.startswith(self._real_root.rstrip("/") + "/")
+        return real == self.real_root or real.startswith(self.real_root.rstrip("/") + "/")
 
     def _walk(self, report: Sink | None) -> Iterator[tuple[str, str, os.stat_result]]:
         """(relative name, path to open, stat) for each regular file, in sorted order."""

@@ -64,6 +64,7 @@ class S3Source:
         # "tenants/acme" must not also match "tenants/acme-corp/": always a folder-like prefix.
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.bucket = loc.bucket
+        self.endpoint_url = loc.endpoint_url
         self.name = name or loc.bucket
         self.root_path = payload_root(self.kind, self.name)
         self.client: Any = loc.client(max_connections=workers + 4)
