@@ -27,10 +27,15 @@ class UnsupportedDatabaseError(ValueError):
     pass
 
 
+def sqlite_path(url: str) -> Path:
+    """The database file a ``sqlite:///path`` DATABASE_URL names."""
+    return Path(unquote(url.removeprefix("sqlite:///").removeprefix("sqlite://")))
+
+
 def engine_from_url(url: str) -> Engine:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        path = Path(unquote(url.removeprefix("sqlite:///").removeprefix("sqlite://")))
+        path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         # A generous busy timeout: the worker and web requests share one file.
         return SQLiteEngine(path=str(path), timeout=30)

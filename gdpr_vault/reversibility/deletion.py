@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from exporters.redact import Redactor
+from gdpr_vault.reversibility import isolation
 
 
 class DeletionError(RuntimeError):
@@ -362,6 +363,13 @@ def delete_source(url: str, redacted: str, tenant: str) -> SourceResult:
     scheme = urlsplit(url).scheme.lower()
     redactor = Redactor()
     redactor.add_url(url)
+    try:
+        # Sources are checked when set; again here for any stored before that check existed.
+        isolation.check_structure(url)
+    except isolation.IsolationError as exc:
+        raise DeletionError(f"refusing to delete: {redactor(str(exc))}") from None
+    if tenant in ("", ".", ".."):
+        raise DeletionError(f"refusing to delete: tenant value {tenant!r} names no folder")
     try:
         if scheme == "file":
             result = SourceResult(

@@ -25,7 +25,7 @@ from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.inputs import check_input_date
 from gdpr_vault.jobs.queue import enqueue
 from gdpr_vault.pagination import PageRequest, page
-from gdpr_vault.reversibility import archive, rules, sources
+from gdpr_vault.reversibility import archive, isolation, rules, sources
 from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, RequestIn, SourcesIn
 from gdpr_vault.reversibility.tables import RevCase, RevExport, RevSource
 from gdpr_vault.settings import get_settings
@@ -74,6 +74,33 @@ async def list_sources(client_id: str) -> list[dict[str, Any]]:
     return [_source_out(r) for r in rows]
 
 
+def _vault_reaches() -> list[isolation.Reach]:
+    """The vault's own keys, exports, certificates and database: no client source reaches them."""
+    settings = get_settings()
+    var = settings.var_dir
+    paths = [
+        settings.keys_dir,
+        settings.effective_signing_key_path,
+        archive.exports_root(),
+        var / "certificates",
+        var / "register-exports",
+    ]
+    if settings.is_sqlite:
+        paths.append(db.sqlite_path(settings.effective_database_url))
+    return isolation.vault_reaches(paths, settings.effective_database_url)
+
+
+async def _other_clients_sources(client_id: str) -> list[tuple[str, str, str]]:
+    """(client id, url, tenant) of every other client's sources, to refuse overlapping ones."""
+    rows = await RevSource.select(
+        RevSource.id, RevSource.client_id, RevSource.url_sealed, RevSource.tenant
+    ).where(RevSource.client_id != client_id)
+    return [
+        (r["client_id"], sources.unseal_url(r["client_id"], r["id"], r["url_sealed"]), r["tenant"])
+        for r in rows
+    ]
+
+
 async def set_sources(
     client_id: str, data: SourcesIn, actor: str, now: datetime
 ) -> list[dict[str, Any]]:
@@ -81,8 +108,11 @@ async def set_sources(
     await contracts.get_client(client_id)
     tenant = data.tenant or client_id
     urls = [s.url for s in data.sources]
+    others = await _other_clients_sources(client_id)
     try:
-        redacted = await anyio.to_thread.run_sync(sources.validate, urls, tenant)
+        redacted = await anyio.to_thread.run_sync(
+            sources.validate, urls, tenant, _vault_reaches(), others
+        )
     except sources.SourceError as exc:
         raise ValidationProblem(str(exc), field=exc.field, rule=exc.rule) from None
     async with db.transaction():

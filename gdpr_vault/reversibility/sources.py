@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from exporters import InputError, open_sources
 from exporters.redact import Redactor, redact_url
 from gdpr_vault.crypto import master
+from gdpr_vault.reversibility import isolation
 
 _TENANT = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 KINDS = {"file": "files", "s3": "s3", "postgresql": "sql", "postgres": "sql", "sqlite": "sql"}
@@ -66,23 +67,48 @@ def kind_of(url: str) -> str:
 
 
 def check_tenant(tenant: str) -> None:
-    if not _TENANT.match(tenant):
+    # '.' and '..' match the alphabet but, put in a path, name the folder above the client's.
+    if not _TENANT.match(tenant) or tenant in (".", ".."):
         raise SourceError(
-            "tenant must be 1-200 letters, digits, '.', '_' or '-'", "tenant", "tenant-value"
+            "tenant must be 1-200 letters, digits, '.', '_' or '-', and not '.' or '..'",
+            "tenant",
+            "tenant-value",
         )
 
 
-def validate(urls: Sequence[str], tenant: str) -> list[str]:
+def validate(
+    urls: Sequence[str],
+    tenant: str,
+    vault: Sequence[isolation.Reach] = (),
+    others: Sequence[tuple[str, str, str]] = (),
+) -> list[str]:
     """Check every URL with the exporters' own parser; returns the redacted forms.
 
-    Blocking: the parser looks at local paths (file and SQLite sources must exist).
+    Each source must reach this client's data only (:mod:`isolation`): not the ``vault``'s own
+    files or database, not what ``others`` reach ((client id, url, tenant) of every other
+    client's stored source). Blocking: the parser looks at local paths.
     """
     check_tenant(tenant)
     redactor = Redactor()
     for url in urls:
         redactor.add_url(url)
     for index, url in enumerate(urls):
+        field = f"sources[{index}].url"
         kind = kind_of(url)
+        try:
+            isolation.check_structure(url)
+            isolation.check_not_vault(url, tenant, vault)
+        except isolation.IsolationError as exc:
+            raise SourceError(redactor(str(exc)), field, exc.rule) from None
+        shared = isolation.find_overlap(url, tenant, others)
+        if shared is not None:
+            other_client, place = shared
+            raise SourceError(
+                f"{redact_url(url)} reaches {place.describe()}, which client {other_client}'s "
+                "sources reach too: deleting one client's data would delete the other's",
+                field,
+                "source-overlap",
+            )
         if kind == "sql":
             query = urlsplit(url.partition("#")[0]).query
             keys = [unquote(p.partition("=")[0]) for p in query.split("&") if p]
@@ -90,7 +116,7 @@ def validate(urls: Sequence[str], tenant: str) -> list[str]:
                 raise SourceError(
                     f"{redact_url(url)}: certified deletion needs table=NAME:TENANT_COLUMN, "
                     "not query= (a query cannot be deleted by tenant)",
-                    f"sources[{index}].url",
+                    field,
                     "deletable-source",
                 )
     try:

@@ -1,0 +1,171 @@
+"""What a client's source may reach: its own data, never another client's, never the vault's.
+
+Why this matters more than anywhere else: certified deletion deletes what a source names, the
+whole folder, every object version under the prefix, every row with the tenant value. A source
+``file:///srv/app/tenants/`` (no ``{client}``) once exported a client and then deleted every
+tenant's folder, and the certificate said "verified". So a file or S3 source must give the client
+a folder of its own, written ``{client}`` as a whole path segment; no ``.`` or ``..`` segment may
+move it elsewhere; no control character may hide in it; and what it reaches, once the tenant
+value is filled in, must not overlap the vault's own files or database, nor another client's
+source. The same structural check runs again just before deletion, for sources stored earlier.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from exporters.redact import redact_url
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+PLACEHOLDER = "{client}"
+
+
+class IsolationError(ValueError):
+    """A source that could reach beyond its client's data; ``rule`` is the problem's rule."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One place a source reads and deletes: a folder, an S3 prefix or a table's tenant rows."""
+
+    kind: str  # "path", "s3" or "rows"
+    where: tuple[str, ...]  # the store: () for paths; (endpoint, bucket); (database, table)
+    what: str  # the folder or prefix (nested ones overlap), or the tenant value (equal ones do)
+
+    def overlaps(self, other: Reach) -> bool:
+        if (self.kind, self.where) != (other.kind, other.where):
+            return False
+        if self.kind == "rows":
+            return self.what == other.what
+        return _nested(self.what, other.what) or _nested(other.what, self.what)
+
+    def describe(self) -> str:
+        if self.kind == "path":
+            return self.what
+        if self.kind == "s3":
+            return f"s3://{self.where[1]}/{self.what}"
+        if self.kind == "database":
+            return "its database"
+        return f"table {self.where[-1]} rows of tenant {self.what!r}"
+
+
+def _nested(inner: str, outer: str) -> bool:
+    """Whether ``inner`` is ``outer`` or lies under it (both '/'-separated, no trailing '/')."""
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/") or outer == ""
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower()
+
+
+def check_structure(url: str) -> None:
+    """Refuse control characters anywhere, and file/S3 paths without a folder of the client's."""
+    shown = redact_url(url)
+    if _CONTROL.search(url) or _CONTROL.search(unquote(url)):
+        raise IsolationError(f"{shown}: control characters are not allowed", "source-characters")
+    if _scheme(url) not in ("file", "s3"):
+        return
+    segments = unquote(urlsplit(url.partition("#")[0]).path).split("/")
+    if any(segment in (".", "..") for segment in segments):
+        raise IsolationError(
+            f"{shown}: '.' and '..' are not allowed in the path", "source-path-dots"
+        )
+    if PLACEHOLDER not in segments:
+        raise IsolationError(
+            f"{shown}: the path must give the client a folder of its own, written {PLACEHOLDER} "
+            f"(e.g. file:///srv/app/tenants/{PLACEHOLDER}/ or s3://bucket/tenants/"
+            f"{PLACEHOLDER}/): certified deletion deletes that whole folder",
+            "tenant-folder",
+        )
+
+
+def _real(path: str) -> str:
+    """The path with symbolic links resolved (as far as it exists), without a trailing '/'."""
+    return os.path.realpath(path).rstrip("/") or "/"
+
+
+def _database(url: str) -> tuple[str, ...]:
+    """A comparable identity for a SQL source's database (local host names are one host)."""
+    parts = urlsplit(url.partition("#")[0])
+    if parts.scheme.lower() == "sqlite":
+        raw = unquote(parts.path if parts.netloc == "" else parts.netloc + parts.path)
+        return ("sqlite", _real(raw))
+    host = (parts.hostname or "").lower()
+    host = "localhost" if host in _LOCAL_HOSTS else host
+    user = unquote(parts.username or "")
+    name = unquote(parts.path.lstrip("/")) or user
+    return ("postgresql", host, str(parts.port or 5432), name)
+
+
+def reach(url: str, tenant: str) -> list[Reach]:
+    """Where ``url`` reads and deletes for ``tenant`` (its placeholder filled in)."""
+    scheme = _scheme(url)
+    parts = urlsplit(url.partition("#")[0])
+    if scheme == "file":
+        folder = unquote(parts.path).replace(PLACEHOLDER, tenant)
+        return [Reach("path", (), _real(folder))]
+    if scheme == "s3":
+        params = dict(parse_qsl(parts.query))
+        prefix = unquote(parts.path).replace(PLACEHOLDER, tenant).strip("/")
+        where = (params.get("endpoint_url", "").rstrip("/"), parts.hostname or "")
+        return [Reach("s3", where, prefix)]
+    database = _database(url)
+    tables = [v.partition(":")[0] for k, v in parse_qsl(parts.query) if k == "table"]
+    return [Reach("rows", (*database, table), tenant) for table in tables]
+
+
+def _whole_database(url: str) -> list[Reach]:
+    """A SQL source's database as a whole: clients may share one, the vault's own is refused."""
+    if _scheme(url) not in ("sqlite", "postgresql", "postgres"):
+        return []
+    database = _database(url)
+    if database[0] == "sqlite":
+        return [Reach("path", (), database[1])]
+    return [Reach("database", database, "")]
+
+
+def vault_reaches(protected_paths: Iterable[Path], database_url: str) -> list[Reach]:
+    """The vault's own data: its keys, exports, certificates and its database."""
+    reaches = [Reach("path", (), _real(str(path))) for path in protected_paths]
+    if _scheme(database_url) in ("postgresql", "postgres"):
+        reaches.append(Reach("database", _database(database_url), ""))
+    return reaches
+
+
+def check_not_vault(url: str, tenant: str, vault: Sequence[Reach]) -> None:
+    """Refuse a source that reaches the vault's own files, or its own PostgreSQL database."""
+    shown = redact_url(url)
+    mine = reach(url, tenant) + _whole_database(url)
+    for theirs in vault:
+        for place in mine:
+            if place.overlaps(theirs):
+                raise IsolationError(
+                    f"{shown}: it reaches the vault's own data ({theirs.describe()}); "
+                    "a client source must name the client's application data only",
+                    "vault-data",
+                )
+
+
+def find_overlap(
+    url: str, tenant: str, others: Iterable[tuple[str, str, str]]
+) -> tuple[str, Reach] | None:
+    """The first other client's place that ``url`` shares, as (client id, place), if any.
+
+    ``others`` holds (client id, url, tenant) of every other client's stored source.
+    """
+    mine = reach(url, tenant)
+    for client_id, other_url, other_tenant in others:
+        for theirs in reach(other_url, other_tenant):
+            if any(place.overlaps(theirs) for place in mine):
+                return client_id, theirs
+    return None

@@ -1,0 +1,179 @@
+"""A client's sources reach its own data only: never another client's, never the vault's.
+
+Found by a black-box review: ``file:///…/tenants/`` (no ``{client}``) was accepted, and certified
+deletion then removed every tenant's folder under a certificate saying "verified".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gdpr_vault.evidence.tables import TrailEvent
+from gdpr_vault.reversibility import isolation
+from gdpr_vault.reversibility.deletion import DeletionError, delete_source
+from gdpr_vault.settings import get_settings
+
+# -- the rules, without a database ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("file:///srv/app/tenants/", "tenant-folder"),
+        ("file:///", "tenant-folder"),
+        ("file:///srv/app/tenant-{client}/", "tenant-folder"),
+        ("file:///srv/app/{client}/../", "source-path-dots"),
+        ("file:///srv/app/./{client}/", "source-path-dots"),
+        ("file:///srv/app/%2E%2E/{client}/", "source-path-dots"),
+        ("s3://bucket/tenants/", "tenant-folder"),
+        ("s3://bucket/../{client}/", "source-path-dots"),
+        ("file:///srv/app/{client}/\n", "source-characters"),
+        ("file:///srv/app/{client}/%0A", "source-characters"),
+        ("postgresql://db/app?table=t:tenant%1B", "source-characters"),
+    ],
+)
+def test_sources_that_could_reach_beyond_the_client_are_refused(url, rule):
+    with pytest.raises(isolation.IsolationError) as refused:
+        isolation.check_structure(url)
+    assert refused.value.rule == rule
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///srv/app/tenants/{client}/",
+        "file:///srv/app/tenants/{client}",
+        "s3://bucket/tenants/{client}/?endpoint_url=http://127.0.0.1:9000",
+        "postgresql://db/app?table=orders:tenant_id",
+        "sqlite:///srv/app.db?table=orders:tenant_id",
+    ],
+)
+def test_a_folder_of_the_clients_own_passes(url):
+    isolation.check_structure(url)
+
+
+def test_places_overlap_when_nested_or_equal_not_when_siblings():
+    mine = isolation.reach("s3://b/tenants/{client}/", "acme")[0]
+    assert mine.overlaps(isolation.reach("s3://b/tenants/{client}/sub", "acme")[0])
+    assert not mine.overlaps(isolation.reach("s3://b/tenants/{client}/", "acme-2")[0])
+    assert not mine.overlaps(isolation.reach("s3://other/tenants/{client}/", "acme")[0])
+    rows = isolation.reach("postgresql://u@127.0.0.1/app?table=t:tenant_id", "acme")[0]
+    assert rows.overlaps(isolation.reach("postgresql://localhost:5432/app?table=t:c", "acme")[0])
+    assert not rows.overlaps(isolation.reach("postgresql://localhost/app?table=t:c", "beta")[0])
+    # clients share one multi-tenant database, each with its own tenant value (the demo does)
+    shared = "sqlite:///srv/app.db?table=t:tenant_id"
+    assert not any(
+        x.overlaps(y)
+        for x in isolation.reach(shared, "acme")
+        for y in isolation.reach(shared, "beta")
+    )
+
+
+def test_the_vaults_own_files_and_database_are_out_of_reach(tmp_path: Path):
+    var = tmp_path / "var"
+    (var / "keys").mkdir(parents=True)
+    db_file = var / "vault.sqlite3"
+    vault = isolation.vault_reaches(
+        [var / "keys", db_file], "postgresql://vault@127.0.0.1:5432/vault"
+    )
+    for url, tenant in [
+        (f"file://{var}/{{client}}/", "keys"),  # the key folder itself
+        (f"file://{tmp_path}/{{client}}/", "var"),  # a folder holding the keys
+        (f"sqlite://{db_file}?table=clients:id", "acme"),  # the vault's own SQLite file
+        ("postgresql://localhost/vault?table=clients:id", "acme"),  # its own PostgreSQL
+    ]:
+        with pytest.raises(isolation.IsolationError) as refused:
+            isolation.check_not_vault(url, tenant, vault)
+        assert refused.value.rule == "vault-data", url
+    isolation.check_not_vault(f"file://{var}/demo-app/tenants/{{client}}/", "acme", vault)
+    isolation.check_not_vault("postgresql://localhost/app?table=t:c", "acme", vault)
+
+
+def test_deletion_refuses_a_stored_source_without_a_client_folder(tmp_path: Path):
+    tenants = tmp_path / "tenants"
+    (tenants / "acme").mkdir(parents=True)
+    (tenants / "other").mkdir()
+    (tenants / "other" / "theirs.txt").write_text("not acme's")
+    for url, tenant in [(f"file://{tenants}/", "acme"), (f"file://{tenants}/{{client}}/", "..")]:
+        with pytest.raises(DeletionError, match="refusing to delete"):
+            delete_source(url, url, tenant)
+    assert (tenants / "other" / "theirs.txt").read_text() == "not acme's"
+
+
+# -- through the API: 422 naming the field and the rule, and nothing stored ------------------
+
+
+async def _sources_and_trail(api, dpo, client_id) -> tuple[list, int]:
+    listed = await api.get(f"/api/v1/clients/{client_id}/reversibility/sources", headers=dpo)
+    assert listed.status_code == 200, listed.text
+    events = await TrailEvent.count().where(TrailEvent.action == "reversibility.sources.set")
+    return listed.json(), events
+
+
+async def test_the_api_refuses_sources_reaching_other_clients_or_the_vault(
+    api, tokens, tmp_path: Path
+):
+    dpo = tokens.header(tokens.dpo)
+    a, b = tokens.client_a_id, tokens.client_b_id
+    tenants = tmp_path / "tenants"
+    for name in ("acme", "acme/sub", "beta"):
+        (tenants / name).mkdir(parents=True)
+    ok = await api.put(
+        f"/api/v1/clients/{a}/reversibility/sources",
+        json={"tenant": "acme", "sources": [{"url": f"file://{tenants}/{{client}}/"}]},
+        headers=dpo,
+    )
+    assert ok.status_code == 200, ok.text
+    var = get_settings().var_dir
+    (var / "keys").mkdir(parents=True, exist_ok=True)
+    before = await _sources_and_trail(api, dpo, b)
+    cases = [
+        ({"sources": [{"url": f"file://{tenants}/"}]}, "sources[0].url", "tenant-folder"),
+        (
+            {"sources": [{"url": f"file://{tenants}/{{client}}/"}, {"url": "file:///"}]},
+            "sources[1].url",
+            "tenant-folder",
+        ),
+        (  # B inside A's folder: deleting A would delete B's data
+            {"tenant": "sub", "sources": [{"url": f"file://{tenants}/acme/{{client}}/"}]},
+            "sources[0].url",
+            "source-overlap",
+        ),
+        (  # the same folder as A's
+            {"tenant": "acme", "sources": [{"url": f"file://{tenants}/{{client}}/"}]},
+            "sources[0].url",
+            "source-overlap",
+        ),
+        (
+            {"tenant": "keys", "sources": [{"url": f"file://{var}/{{client}}/"}]},
+            "sources[0].url",
+            "vault-data",
+        ),
+        (
+            {"tenant": "..", "sources": [{"url": f"file://{tenants}/{{client}}/"}]},
+            "tenant",
+            "tenant-value",
+        ),
+        (
+            {"sources": [{"url": f"file://{tenants}/../{{client}}/"}]},
+            "sources[0].url",
+            "source-path-dots",
+        ),
+    ]
+    for body, field, rule in cases:
+        refused = await api.put(
+            f"/api/v1/clients/{b}/reversibility/sources", json=body, headers=dpo
+        )
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert (problem["field"], problem["rule"]) == (field, rule), (body, problem)
+        assert await _sources_and_trail(api, dpo, b) == before, body
+    beta = await api.put(
+        f"/api/v1/clients/{b}/reversibility/sources",
+        json={"tenant": "beta", "sources": [{"url": f"file://{tenants}/{{client}}/"}]},
+        headers=dpo,
+    )
+    assert beta.status_code == 200, beta.text
