@@ -61,6 +61,8 @@ class Destination(Protocol):
 
     def prepare(self) -> None: ...
 
+    def make_payload_dir(self) -> None: ...
+
     def open_writer(self, relpath: str) -> RawWriter: ...
 
     def open_sibling_writer(self, suffix: str) -> RawWriter: ...
@@ -273,6 +275,14 @@ class LocalDestination:
         # Leftovers of a killed run are partial files under names nobody reuses: never resumed.
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir()
+
+    def make_payload_dir(self) -> None:
+        """``data/`` even with no payload file: RFC 8493 requires it, bagit-python checks it.
+
+        Made at the end, not in :meth:`prepare`: a run killed before its journal exists must
+        leave the directory looking fresh (only the temporary folder), or the rerun refuses it.
+        """
+        (self.root / "data").mkdir(exist_ok=True)
 
     def open_writer(self, relpath: str) -> LocalWriter:
         return LocalWriter(f"{self._root_text}/{relpath}", self._tmp_text, direct=self._direct)
@@ -496,6 +506,10 @@ class S3Destination:
                 self._client.abort_multipart_upload(
                     Bucket=self._loc.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
+
+    def make_payload_dir(self) -> None:
+        """S3 has no directories: ``data/`` exists in the downloaded bag and in its tar only."""
+        return None
 
     def open_writer(self, relpath: str) -> S3Writer:
         return S3Writer(self._client, self._loc.bucket, self._key(relpath), self._part_size)

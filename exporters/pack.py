@@ -410,6 +410,7 @@ def _finish(
         bag.README: bag.readme(meta, oxum, key_id),
         "bagit.txt": bag.BAGIT_TXT,
     }
+    destination.make_payload_dir()  # an empty source still gives a valid bag
     for name, data in tag_files.items():
         _write_small(destination, name, data)
     tagmanifest = bag.tagmanifest(tag_files)

@@ -30,6 +30,17 @@ class _TarSink:
         return self._writer.size
 
 
+def _info(name: str, size: int, created: datetime, mode: int) -> tarfile.TarInfo:
+    """A member header with fixed owner, mode and mtime, so the same bag gives the same tar."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = int(created.timestamp())
+    info.mode = mode
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
 def write_tar(
     destination: Destination, names: Iterable[tuple[str, int]], created: datetime
 ) -> tuple[str, int, str]:
@@ -43,13 +54,13 @@ def write_tar(
             encoding="utf-8",
         ) as archive:
             archive.copybufsize = CHUNK_SIZE
+            # data/ as an entry of its own: with no payload file nothing else would create it on
+            # extraction, and a bag without data/ is not a bag (RFC 8493, also for S3 bags).
+            folder = _info(f"{destination.name}/data", 0, created, 0o755)
+            folder.type = tarfile.DIRTYPE
+            archive.addfile(folder)
             for name, size in names:
-                info = tarfile.TarInfo(f"{destination.name}/{name}")
-                info.size = size
-                info.mtime = int(created.timestamp())
-                info.mode = 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
+                info = _info(f"{destination.name}/{name}", size, created, 0o644)
                 with destination.open_read(name) as handle:
                     archive.addfile(info, handle)
     except BaseException:

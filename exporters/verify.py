@@ -235,6 +235,9 @@ def verify_bag(
     entries = _read_manifest(root, bag.MANIFEST, report)
     count, total = _check_entries(root, entries, report, workers)
     report.files_checked, report.bytes_checked = count, total
+    if not (root / "data").is_dir():
+        # RFC 8493 requires the payload directory even when empty; bagit-python refuses without.
+        report.failures.append("data/: missing (RFC 8493 requires it, even with no payload)")
     listed = {p for p, _ in entries}
     for extra in sorted(_payload_files(root) - listed):
         report.failures.append(f"{extra}: in data/ but not in {bag.MANIFEST}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from exporters import InputError, UnsafePathError, pack, verify_bag
+from exporters.cli import main
 from tests.exporters.conftest import bagit_valid, copy_bag, sha256sum_check
 
 CREATED = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
@@ -107,6 +109,40 @@ def test_extra_or_missing_payload_file_fails_verify(make_tree, tmp_path):
     failures = verify_bag(missing).failures
     assert "data/files/tenants/empty.txt: missing" in failures
     assert any("Payload-Oxum" in f for f in failures)
+
+
+def test_empty_source_gives_a_valid_bag_with_a_data_directory(tmp_path, key, capsys):
+    (tmp_path / "empty" / "acme").mkdir(parents=True)
+    out = tmp_path / "out_empty"
+    result = pack(
+        [f"file://{tmp_path}/empty/{{client}}/"],
+        str(out),
+        client="acme",
+        signing_key=key,
+        tar=True,
+    )
+    assert result.files == 0 and result.payload_oxum == "0.0"
+    assert (out / "data").is_dir() and not any((out / "data").iterdir())  # RFC 8493, 2.1.2
+    assert bagit_valid(out)
+    assert verify_bag(out, [key.public_key]).ok
+    assert main(["verify", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("OK:")
+    with tarfile.open(tmp_path / "out_empty.tar") as archive:
+        archive.extractall(tmp_path / "untarred", filter="data")
+    assert bagit_valid(tmp_path / "untarred" / "out_empty")
+    assert verify_bag(tmp_path / "untarred" / "out_empty", [key.public_key]).ok
+
+
+def test_bag_without_data_directory_fails_verify(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    out = tmp_path / "bag"
+    pack([f"file://{tmp_path}/src/"], str(out), client="")
+    shutil.rmtree(out / "data", ignore_errors=True)  # as an older pack left an empty bag
+    report = verify_bag(out)
+    assert not report.ok
+    assert report.failures == ["data/: missing (RFC 8493 requires it, even with no payload)"]
+    assert main(["verify", str(out)]) == 1
+    assert "data/: missing" in capsys.readouterr().err
 
 
 def test_percent_in_name_is_encoded_per_rfc8493(tmp_path):

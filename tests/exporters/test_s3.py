@@ -104,3 +104,15 @@ def test_s3_destination_resumes_after_failure(s3, s3_endpoint, bucket, tmp_path,
     local = tmp_path / "downloaded"
     _download_bag(s3, bucket, "exports/case-8/", local)
     assert bagit_valid(local) and verify_bag(local).ok
+
+
+def test_empty_s3_source_to_s3_gives_a_tar_that_is_a_valid_bag(s3, s3_endpoint, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="t/other/a.txt", Body=b"not acme")
+    source = f"s3://{bucket}/t/{{client}}/?endpoint_url={s3_endpoint}"
+    out = f"s3://{bucket}/exports/empty/?endpoint_url={s3_endpoint}"
+    result = pack([source], out, client="acme", tar=True)
+    assert result.files == 0
+    tar_path = tmp_path / "empty.tar"
+    tar_path.write_bytes(s3.get_object(Bucket=bucket, Key="exports/empty.tar")["Body"].read())
+    shutil.unpack_archive(tar_path, tmp_path / "untar", filter="data")
+    assert bagit_valid(tmp_path / "untar" / "empty") and verify_bag(tmp_path / "untar" / "empty").ok
