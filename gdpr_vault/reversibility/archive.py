@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from exporters import pack, verify_bag
+from exporters.paths import decode_manifest_path
 from gdpr_vault.crypto import master
 from gdpr_vault.crypto.stream import EncryptingWriter, decrypt_chunks
 from gdpr_vault.evidence.keys import service_signing_key
@@ -97,6 +98,16 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def manifest_paths(case_id: str, attempt: int, data_key: bytes) -> set[str]:
+    """The payload paths an attempt's bag lists (its manifest, decrypted), percent-decoded."""
+    text = b"".join(decrypt_chunks(attempt_dir(case_id, attempt) / MANIFEST, data_key))
+    return {
+        decode_manifest_path(line.partition("  ")[2])
+        for line in text.decode("utf-8").splitlines()
+        if line
+    }
 
 
 def read_summary(case_id: str, attempt: int) -> dict[str, Any] | None:

@@ -12,6 +12,11 @@ from gdpr_vault.inputs import Input
 IdText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Url = Annotated[str, msgspec.Meta(min_length=6, max_length=4000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# One line that ends up on a signed certificate or a printable page: no control characters
+# (an ESC could repaint a terminal, a CR LF forge a line of the certificate's text).
+Line = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
 Trigger = Literal["termination", "non_renewal", "client_request"]
 Choice = Literal["restitution", "destruction"]
@@ -33,8 +38,8 @@ class SourcesIn(_In):
 
 
 class ExclusionIn(_In):
-    what: Short
-    legal_reason: Short
+    what: Line
+    legal_reason: Line
 
 
 class CaseOpenIn(_In):
@@ -59,5 +64,5 @@ class ChoiceIn(_In):
 
 
 class AnomalyIn(_In):
-    files: Annotated[list[Short], msgspec.Meta(min_length=1, max_length=1000)]
+    files: Annotated[list[Line], msgspec.Meta(min_length=1, max_length=1000)]
     description: Text

@@ -532,10 +532,42 @@ async def confirm_integrity(
     return await get_case(client_id, case_id, now)
 
 
+async def _delivered_files(client_id: str, case_id: str) -> set[str] | None:
+    """The payload paths of the export the client has now (its manifest), or ``None``."""
+    row = await _case_row(case_id, client_id)
+    export = _current_export(await _export_rows(case_id), row["export_attempt"])
+    if export is None or export["data_key_id"] is None:
+        return None
+    try:
+        key = await data_keys.load(client_id, export["data_key_id"])
+    except data_keys.DataKeyDestroyed:
+        return None
+    return await anyio.to_thread.run_sync(
+        archive.manifest_paths, case_id, export["attempt"], key.key
+    )
+
+
+def _check_anomaly_files(files: list[str], delivered: set[str] | None) -> None:
+    """Each file must be one the export delivered, named as in its manifest (``data/...``).
+
+    A file the client expected but did not get has no name in the bag: the description says so.
+    """
+    for index, name in enumerate(files):
+        if delivered is None or name not in delivered:
+            raise ValidationProblem(
+                f"files[{index}]: {name!r} is not a file of this export (name files as its "
+                "manifest-sha256.txt does, e.g. data/files/...; describe missing ones in "
+                "description)",
+                field=f"files[{index}]",
+                rule="anomaly-file",
+            )
+
+
 async def report_anomaly(
     client_id: str, case_id: str, data: AnomalyIn, actor: str, now: datetime
 ) -> dict[str, Any]:
     """In time: the export re-runs (new manifest kept beside the old). Late: recorded, flagged."""
+    delivered = await _delivered_files(client_id, case_id)  # decrypted outside the transaction
     async with db.transaction():
         row = await _case_row(case_id, client_id)
         deadlines = _deadlines(row)
@@ -547,6 +579,7 @@ async def report_anomaly(
             )
         if not late or row["status"] not in ("export_available", "integrity_confirmed", "deleting"):
             _check("report_anomaly", row["status"])
+        _check_anomaly_files(data.files, delivered)
         anomalies = json.loads(row["anomalies_json"])
         anomalies.append(
             {

@@ -314,9 +314,35 @@ async def test_anomaly_reopens_the_export_and_keeps_both_manifests(
     assert (await api.post(f"{case_url}/request", json={}, headers=client)).status_code == 200
     await run_jobs(clock)
     clock.set(datetime(2027, 12, 8, 9, 0, tzinfo=UTC))
+    before = (await api.get(case_url, headers=client)).json()
+    events = await TrailEvent.count()
+    good = "data/files/tenants/docs/note-1.txt"
+    for files, field, rule in [
+        (["../../etc/passwd"], "files[0]", "anomaly-file"),
+        (["/etc/passwd"], "files[0]", "anomaly-file"),
+        ([good, "data/files/tenants/docs/absent.txt"], "files[1]", "anomaly-file"),
+        ([good, "data/files/a\nb\u001b[31mRED"], "files[1]", "json-type"),
+    ]:
+        refused = await api.post(
+            f"{case_url}/anomalies", json={"files": files, "description": "x"}, headers=client
+        )
+        status = 400 if rule == "json-type" else 422  # control characters: refused as read
+        assert refused.status_code == status, (files, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert (problem["field"], problem["rule"]) == (field, rule), (files, problem)
+    for exclusion in [
+        {"what": "a\u001b[2J", "legal_reason": "b"},
+        {"what": "logs", "legal_reason": "b\r\nInjected: yes"},
+    ]:
+        refused = await api.post(f"{case_url}/exclusions", json=exclusion, headers=dpo)
+        assert refused.status_code == 400, (exclusion, refused.text)
+        assert refused.json()["field"] in ("what", "legal_reason"), refused.json()
+    assert (await api.get(case_url, headers=client)).json() == before  # nothing changed
+    assert await TrailEvent.count() == events
     reported = await api.post(
         f"{case_url}/anomalies",
-        json={"files": ["data/files/tenants/docs/note-1.txt"], "description": "truncated"},
+        json={"files": [good], "description": "truncated"},
         headers=client,
     )
     assert reported.status_code == 200, reported.text
