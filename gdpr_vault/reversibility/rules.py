@@ -213,6 +213,42 @@ def request_earliest(terms: ContractTerms, contract_end: date) -> Window | None:
     )
 
 
+def check_within_contract(
+    terms: ContractTerms,
+    contract_start: date | None,
+    *,
+    contract_end: date | None = None,
+    events: Mapping[str, datetime | None] | None = None,
+) -> None:
+    """Refuse dates a case cannot have: an end before the start, a letter before the contract.
+
+    A request dated 2001 under a contract that began in 2025 made the export deadline 2001-03-02
+    (overdue at once) and went onto the signed certificate as the request date. Each event
+    (``field`` name → instant) is compared with the start of the contract's first day in its
+    time zone.
+    """
+    if contract_start is None:
+        return
+    if contract_end is not None and contract_end < contract_start:
+        raise RuleViolation(
+            f"contract_end {contract_end.isoformat()} is before the contract's start "
+            f"{contract_start.isoformat()}",
+            rule="before-contract-start",
+            kind="invalid",
+            field="contract_end",
+        )
+    first_instant = datetime.combine(contract_start, time(0), tzinfo=ZoneInfo(terms.time_zone))
+    for field, at in (events or {}).items():
+        if at is not None and at < first_instant:
+            raise RuleViolation(
+                f"{field} {_iso(at)} is before the contract started "
+                f"({contract_start.isoformat()} 00:00, {terms.time_zone})",
+                rule="before-contract-start",
+                kind="invalid",
+                field=field,
+            )
+
+
 def check_request_time(terms: ContractTerms, contract_end: date, received_at: datetime) -> None:
     window = request_earliest(terms, contract_end)
     if window is not None and window.due is not None and received_at < window.due:

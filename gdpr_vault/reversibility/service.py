@@ -247,6 +247,15 @@ async def open_case(client_id: str, data: CaseOpenIn, actor: str, now: datetime)
             field="contract_end",
             rule="contract-end-required",
         )
+    try:
+        rules.check_within_contract(
+            terms,
+            contract_row["start_date"],
+            contract_end=end,
+            events={"termination_notified_at": notified},
+        )
+    except rules.RuleViolation as exc:
+        raise refuse(exc) from None
     version = contract_row["current_version"]
     deadlines: dict[str, Any] = {}
     window = rules.request_earliest(terms, end)
@@ -439,6 +448,9 @@ async def record_request(
         target = _check("request", row["status"])
         contract_row, terms = await _terms(row)
         try:
+            rules.check_within_contract(
+                terms, contract_row["start_date"], events={"received_at": received}
+            )
             rules.check_request_time(terms, row["contract_end"], received)
         except rules.RuleViolation as exc:
             raise refuse(exc) from None

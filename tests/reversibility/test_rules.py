@@ -134,3 +134,26 @@ def test_deletion_waits_for_the_window_unless_confirmed():
     with pytest.raises(rules.RuleViolation):
         rules.check_deletion_allowed("requested", "restitution", {}, inside)
     rules.check_deletion_allowed("requested", "destruction", {}, inside)
+
+
+def test_dates_before_the_contract_started_are_refused():
+    omr = terms("omr")  # Europe/Paris
+    start = date(2025, 1, 1)
+    with pytest.raises(rules.RuleViolation) as refused:
+        rules.check_within_contract(omr, start, contract_end=date(2020, 1, 31))
+    assert (refused.value.rule, refused.value.field, refused.value.kind) == (
+        "before-contract-start",
+        "contract_end",
+        "invalid",
+    )
+    # 2024-12-31 23:30 UTC is 2025-01-01 00:30 in Paris: inside the contract's first day
+    rules.check_within_contract(
+        omr, start, events={"received_at": datetime(2024, 12, 31, 23, 30, tzinfo=UTC)}
+    )
+    with pytest.raises(rules.RuleViolation) as refused:
+        rules.check_within_contract(
+            omr, start, events={"received_at": datetime(2024, 12, 31, 22, 59, tzinfo=UTC)}
+        )
+    assert (refused.value.rule, refused.value.field) == ("before-contract-start", "received_at")
+    rules.check_within_contract(omr, None, contract_end=date(2000, 1, 1))  # no start: no check
+    rules.check_within_contract(omr, start, contract_end=start, events={"x": None})
