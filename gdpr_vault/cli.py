@@ -299,7 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check any signed document of the product offline")
     verify.add_argument("file")
-    verify.add_argument("--public-key", help="PEM file (default: ./var/keys public key)")
+    verify.add_argument(
+        "--public-key",
+        help="PEM file or /api/v1/keys JSON (default: the service key in VAR_DIR/keys, if any)",
+    )
     verify.set_defaults(func=cmd_verify)
 
     token = sub.add_parser("token", help="create, list or revoke API tokens")

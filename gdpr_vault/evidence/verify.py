@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from exporters.signing import (
     SignatureError,
     key_id,
+    load_private_key,
     load_public_key,
     sha256_file,
     subject_digests,
@@ -31,6 +32,7 @@ from exporters.signing import (
 )
 from gdpr_vault.evidence.checkpoints import CHECKPOINT_PREDICATE, checkpoint_subject
 from gdpr_vault.evidence.trail import GENESIS, event_hash
+from gdpr_vault.settings import get_settings
 
 BUNDLE_PREDICATE = "https://gdpr-vault.dev/evidence-bundle/v1"
 BUNDLE_SIGNATURE = "manifest.dsse.json"
@@ -55,12 +57,23 @@ EVENT_FIELDS = (
 )
 
 
+class NoPublicKey(Exception):
+    """No --public-key and no service key on this machine: nothing to verify against."""
+
+
 def load_keyring(public_key: Path | None) -> dict[str, Ed25519PublicKey]:
     """A PEM file, a /api/v1/keys JSON document, or by default the local service key."""
     if public_key is None:
-        from gdpr_vault.evidence.keys import service_signing_key
-
-        key = service_signing_key().public_key
+        # Only read: service_signing_key() would generate a key where there is none, and a
+        # verifier run outside the service's folder must neither write a private key nor check
+        # against a key that cannot have signed anything.
+        path = get_settings().effective_signing_key_path
+        if not path.is_file():
+            raise NoPublicKey(
+                f"no public key (no service key at {path}): pass --public-key FILE "
+                "(the key published at /api/v1/keys)"
+            )
+        key = load_private_key(path).public_key
         return {key_id(key): key}
     data = public_key.read_bytes()
     if data.lstrip().startswith(b"{"):
@@ -136,6 +149,8 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
             if _is_envelope(data):
                 return verify_envelope_file(path, keyring)
         return verify_signed_file(path, keyring)
+    except NoPublicKey as exc:
+        return {"ok": False, "error": str(exc)}
     except SignatureError as exc:
         return {"ok": False, "kind": "signature", "problems": [str(exc)]}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
