@@ -77,9 +77,13 @@ def load_keyring(public_key: Path | None) -> dict[str, Ed25519PublicKey]:
         return {key_id(key): key}
     data = public_key.read_bytes()
     if data.lstrip().startswith(b"{"):
+        try:
+            pems = [entry["public_key_pem"].encode() for entry in json.loads(data)["keys"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError("not a PEM key nor a /api/v1/keys document") from exc
         keyring = {}
-        for entry in json.loads(data)["keys"]:
-            key = load_public_key(entry["public_key_pem"].encode())
+        for pem in pems:
+            key = load_public_key(pem)
             keyring[key_id(key)] = key
         return keyring
     key = load_public_key(data)
@@ -136,9 +140,16 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
     if not path.exists():
         return {"ok": False, "error": f"{path} does not exist"}
     try:
+        # Once only: a --public-key <(curl ...) is a pipe, and a second read finds it empty.
         keyring = load_keyring(public_key)
+    except NoPublicKey as exc:
+        return {"ok": False, "error": str(exc)}
+    except (OSError, ValueError) as exc:
+        key_file = public_key or get_settings().effective_signing_key_path
+        return {"ok": False, "error": f"cannot read key file {key_file}: {exc}"}
+    try:
         if path.is_dir():
-            return _verify_bag(path, public_key)
+            return _verify_bag(path, keyring)
         if path.suffix == ".zip":
             return verify_bundle(path, keyring)
         if path.suffix == ".json":
@@ -149,18 +160,16 @@ def verify_path(path: Path, public_key: Path | None = None) -> dict[str, Any]:
             if _is_envelope(data):
                 return verify_envelope_file(path, keyring)
         return verify_signed_file(path, keyring)
-    except NoPublicKey as exc:
-        return {"ok": False, "error": str(exc)}
     except SignatureError as exc:
         return {"ok": False, "kind": "signature", "problems": [str(exc)]}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         return {"ok": False, "error": f"cannot read {path.name}: {exc}"}
 
 
-def _verify_bag(path: Path, public_key: Path | None) -> dict[str, Any]:
+def _verify_bag(path: Path, keyring: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
     from exporters.verify import verify_bag  # the standalone library owns bag checks
 
-    report = verify_bag(path, public_keys=list(load_keyring(public_key).values()))
+    report = verify_bag(path, public_keys=list(keyring.values()))
     return {
         "ok": report.ok and report.signature == "valid",
         "kind": "bag",
