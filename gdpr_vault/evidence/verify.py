@@ -2,7 +2,8 @@
 
 - a DSSE envelope (``*.dsse.json``, checkpoints, certificates): signature, and each subject
   that names a file lying beside it;
-- any other file: its sidecar ``FILE.dsse.json`` must sign exactly that file's SHA-256;
+- any other file: its sidecar ``FILE.dsse.json`` (else ``STEM.dsse.json``, as
+  ``certificate.json`` has) must sign exactly that file's SHA-256;
 - a directory: a BagIt export bag (delegated to ``exporters.verify``) when that is available;
 - a ``.zip``: an evidence bundle (docs/audits.md): the signed manifest, every file's SHA-256,
   and the trail chain from the genesis to the signed checkpoint's head.
@@ -117,18 +118,37 @@ def verify_envelope_file(path: Path, keyring: dict[str, Ed25519PublicKey]) -> di
 
 
 def verify_signed_file(path: Path, keyring: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """FILE against FILE.dsse.json, or else against the envelope named after its stem.
+
+    Deletion certificates are ``certificate.json`` signed by ``certificate.dsse.json`` (beside
+    ``certificate.html``), so ``verify certificate.json`` must find the stem's envelope too.
+    """
     sidecar = path.with_name(path.name + ".dsse.json")
+    stem_envelope = path.with_suffix(".dsse.json") if path.suffix else sidecar
+    if not sidecar.is_file() and stem_envelope.is_file():
+        sidecar = stem_envelope
     if not sidecar.is_file():
-        return {"ok": False, "error": f"{path.name} has no signature file {sidecar.name} beside it"}
+        looked = sidecar.name
+        if stem_envelope != sidecar:
+            looked += f" and {stem_envelope.name}"
+        return {"ok": False, "error": f"{path.name} has no signature file beside it ({looked})"}
     envelope = json.loads(sidecar.read_text(encoding="utf-8"))
     stmt = verify_envelope(envelope, keyring)
     digests = subject_digests(stmt)
+    if path.name not in digests and sidecar == stem_envelope:
+        # certificate.html is the printable page, not a signed subject: say what to check.
+        return {
+            "ok": False,
+            "error": f"{sidecar.name} signs {', '.join(sorted(digests)) or 'nothing'}, "
+            f"not {path.name}: run gdpr-vault verify {sidecar}",
+        }
     actual = sha256_file(path)
     ok = digests.get(path.name) == actual
     return {
         "ok": ok,
         "kind": "signed-file",
         "file": path.name,
+        "signature_file": sidecar.name,
         "sha256": actual,
         "predicate_type": stmt.get("predicateType"),
         "problems": [] if ok else [f"{path.name}: SHA-256 differs from the signed subject"],

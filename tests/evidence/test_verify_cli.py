@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from exporters.signing import generate_key, sign
+from gdpr_vault.cli import main
 
 PREDICATE = "https://gdpr-vault.dev/deletion-certificate/v1"
 
@@ -62,3 +63,44 @@ def test_verify_without_a_key_uses_the_existing_service_key(tmp_path):
     result = _cli(tmp_path, "some/certificate.dsse.json")
     assert result.returncode == 0, result
     assert json.loads(result.stdout)["files_checked"] == ["certificate.json"]
+
+
+def _published(tmp_path: Path, key) -> Path:
+    pem = tmp_path / "published.pem"
+    pem.write_bytes(key.public_pem())
+    return pem
+
+
+def test_verify_certificate_json_uses_the_certificate_envelope_beside_it(tmp_path, capsys):
+    """The service writes certificate.json signed by certificate.dsse.json, not .json.dsse.json."""
+    key = generate_key()
+    payload, _ = _certificate(tmp_path / "case", key)
+    pem = _published(tmp_path, key)
+    assert main(["verify", str(payload), "--public-key", str(pem)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["file"] == "certificate.json"
+    assert report["signature_file"] == "certificate.dsse.json"
+    assert report["predicate_type"] == PREDICATE
+
+    payload.write_bytes(payload.read_bytes().replace(b"cert_1", b"cert_2"))
+    assert main(["verify", str(payload), "--public-key", str(pem)]) == 1
+    assert "SHA-256 differs" in json.loads(capsys.readouterr().out)["problems"][0]
+
+
+def test_verify_a_file_the_envelope_beside_does_not_sign_names_the_file_to_pass(tmp_path, capsys):
+    key = generate_key()
+    _, signed = _certificate(tmp_path / "case", key)
+    page = signed.with_name("certificate.html")
+    page.write_text("<html></html>", encoding="utf-8")
+    assert main(["verify", str(page), "--public-key", str(_published(tmp_path, key))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"gdpr-vault verify {signed}" in err, err
+
+
+def test_verify_a_file_without_any_signature_says_where_it_looked(tmp_path, capsys):
+    lone = tmp_path / "certificate.json"
+    lone.write_text("{}", encoding="utf-8")
+    key = _published(tmp_path, generate_key())
+    assert main(["verify", str(lone), "--public-key", str(key)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "certificate.json.dsse.json and certificate.dsse.json" in err, err
