@@ -25,7 +25,7 @@ from gdpr_vault.breaches.api import BreachController, ClientBreachController
 from gdpr_vault.contracts.api import ClientController, PresetController
 from gdpr_vault.dashboard.views import TEMPLATE_DIR, dashboard_router
 from gdpr_vault.evidence.api import ClientTrailController, TrailController, get_keys
-from gdpr_vault.jobs.api import list_jobs
+from gdpr_vault.jobs.api import list_jobs, retry_job
 from gdpr_vault.jobs.worker import run_worker
 from gdpr_vault.logs import configure_logging, request_id_middleware
 from gdpr_vault.notifications.api import ClientNoticeController, OutboxController, receipt_link
@@ -60,6 +60,7 @@ ROUTES: list[Any] = [
     TokenController,
     TrailController,
     list_jobs,
+    retry_job,
     dashboard_router,
     *SUBPROCESSOR_ROUTES,
     ClientNoticeController,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import get
-from litestar.params import FromQuery, QueryParameter
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from gdpr_vault.auth.guards import dpo_only
-from gdpr_vault.jobs.queue import job_out
+from gdpr_vault.jobs.queue import job_out, retry_dead
 from gdpr_vault.jobs.tables import Job
+from gdpr_vault.web import caller, now_of
 
 
 @get("/api/v1/jobs", guards=[dpo_only], tags=["jobs"], summary="Jobs, newest first")
@@ -21,3 +22,14 @@ async def list_jobs(
     if status:
         query = query.where(Job.status == status)
     return [job_out(r) for r in await query]
+
+
+@post(
+    "/api/v1/jobs/{job_id:str}/retry",
+    guards=[dpo_only],
+    tags=["jobs"],
+    summary="Requeue a dead job once its cause is fixed (a fresh attempt budget)",
+    status_code=200,
+)
+async def retry_job(request: Request, job_id: FromPath[str]) -> dict[str, Any]:
+    return await retry_dead(job_id, actor=caller(request).actor, now=now_of(request))

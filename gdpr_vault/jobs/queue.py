@@ -17,7 +17,9 @@ from typing import Any
 import structlog
 
 from gdpr_vault import db
-from gdpr_vault.ids import new_id
+from gdpr_vault.errors import Conflict, NotFound
+from gdpr_vault.evidence import trail
+from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.jobs.tables import Job
 
 log = structlog.get_logger("gdpr_vault.jobs")
@@ -305,6 +307,56 @@ def job_out(row: Mapping[str, Any]) -> dict[str, Any]:
         "last_error": row["last_error"],
         "finished_at": utc_iso(row["finished_at"]),
     }
+
+
+async def jobs_by_dedupe_key(keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The jobs enqueued under these dedupe keys, as :func:`job_out` shows them, by key.
+
+    Lets a capability show how its own background work is going (a failing export, say)
+    without reading this module's table itself.
+    """
+    if not keys:
+        return {}
+    rows = await Job.select().where(Job.dedupe_key.is_in(keys))
+    return {row["dedupe_key"]: job_out(row) for row in rows}
+
+
+async def retry_dead(job_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Put a dead job back in the queue with a fresh attempt budget, once its cause is fixed.
+
+    One transaction with its audit event, like every state change; the handler must be
+    idempotent, as every handler here is (a job may run again after a crash anyway).
+    """
+    if not is_valid_id(job_id, "job"):
+        raise NotFound(f"job {job_id} not found", field="job_id")
+    async with db.transaction():
+        row = await Job.select().where(Job.id == job_id).first()
+        if row is None:
+            raise NotFound(f"job {job_id} not found", field="job_id")
+        if row["status"] != "dead":
+            raise Conflict(
+                f"job is {row['status']}; only dead jobs are retried", rule="job-not-dead"
+            )
+        await Job.update(
+            {
+                Job.status: "queued",
+                Job.attempts: 0,
+                Job.run_at: now,
+                Job.lease_until: None,
+                Job.locked_by: None,
+                Job.finished_at: None,
+            }
+        ).where((Job.id == job_id) & (Job.status == "dead"))
+        await trail.append(
+            now=now,
+            actor=actor,
+            action="job.retried",
+            subject_type="job",
+            subject_id=job_id,
+            details={"kind": row["kind"], "last_error": (row["last_error"] or "")[:500]},
+        )
+        row = await Job.select().where(Job.id == job_id).first()
+    return job_out(row)
 
 
 async def release_taken(worker_id: str) -> None:

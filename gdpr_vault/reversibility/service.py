@@ -23,7 +23,7 @@ from gdpr_vault.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from gdpr_vault.evidence import trail
 from gdpr_vault.ids import is_valid_id, new_id
 from gdpr_vault.inputs import check_input_date
-from gdpr_vault.jobs.queue import enqueue
+from gdpr_vault.jobs.queue import enqueue, jobs_by_dedupe_key
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.reversibility import archive, isolation, rules, sources
 from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, RequestIn, SourcesIn
@@ -316,12 +316,43 @@ async def _export_rows(case_id: str) -> list[dict[str, Any]]:
     return await RevExport.select().where(RevExport.case_id == case_id).order_by(RevExport.attempt)
 
 
-def _export_out(row: Mapping[str, Any]) -> dict[str, Any]:
+def _export_job_key(case_id: str, attempt: int) -> str:
+    return f"{EXPORT_JOB}:{case_id}:{attempt}"
+
+
+async def _export_jobs(case_id: str, exports: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The background job of each export still under way, by attempt."""
+    pending = [e["attempt"] for e in exports if e["status"] in ("queued", "running")]
+    found = await jobs_by_dedupe_key([_export_job_key(case_id, a) for a in pending])
+    return {
+        a: found[_export_job_key(case_id, a)]
+        for a in pending
+        if _export_job_key(case_id, a) in found
+    }
+
+
+def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
+    """How an export's job is going: a failing one says why, and a dead one can be retried."""
+    return {
+        "id": job["id"],
+        "status": job["status"],
+        "attempts": job["attempts"],
+        "max_attempts": job["max_attempts"],
+        "next_attempt_at": job["run_at"] if job["status"] == "queued" else None,
+        "last_error": job["last_error"],
+        "retry": f"/api/v1/jobs/{job['id']}/retry" if job["status"] == "dead" else None,
+    }
+
+
+def _export_out(row: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    status = row["status"]
+    if job is not None and job["status"] == "dead" and status in ("queued", "running"):
+        status = "failed"  # its job gave up: the DPO fixes the cause, then retries the job
     return {
         "attempt": row["attempt"],
         "reason": row["reason"],
         "files_concerned": json.loads(row["files_concerned_json"]),
-        "status": row["status"],
+        "status": status,
         "files": row["files"],
         "bytes": row["bytes"],
         "payload_oxum": row["payload_oxum"],
@@ -331,10 +362,16 @@ def _export_out(row: Mapping[str, Any]) -> dict[str, Any]:
         "data_key_id": row["data_key_id"],
         "reused_files": row["reused_files"],
         "available_at": utc_iso(row["available_at"]),
+        "job": None if job is None else _job_view(job),
     }
 
 
-def _case_out(row: Mapping[str, Any], exports: list[dict[str, Any]], now: datetime) -> dict:
+def _case_out(
+    row: Mapping[str, Any],
+    exports: list[dict[str, Any]],
+    now: datetime,
+    jobs: Mapping[int, Mapping[str, Any]] | None = None,
+) -> dict:
     deletion = json.loads(row["deletion_json"])
     base = f"/api/v1/clients/{row['client_id']}/reversibility/cases/{row['id']}"
     return {
@@ -357,7 +394,7 @@ def _case_out(row: Mapping[str, Any], exports: list[dict[str, Any]], now: dateti
         "deadlines": rules.deadline_view(_deadlines(row), now),
         "anomalies": json.loads(row["anomalies_json"]),
         "exclusions": json.loads(row["exclusions_json"]),
-        "exports": [_export_out(e) for e in exports],
+        "exports": [_export_out(e, (jobs or {}).get(e["attempt"])) for e in exports],
         "deletion": {
             "sources": deletion.get("sources", []),
             "crypto_erase": deletion.get("crypto_erase"),
@@ -378,7 +415,8 @@ def _case_out(row: Mapping[str, Any], exports: list[dict[str, Any]], now: dateti
 
 async def get_case(client_id: str, case_id: str, now: datetime) -> dict[str, Any]:
     row = await _case_row(case_id, client_id)
-    return _case_out(row, await _export_rows(case_id), now)
+    exports = await _export_rows(case_id)
+    return _case_out(row, exports, now, await _export_jobs(case_id, exports))
 
 
 async def list_cases(
@@ -424,7 +462,7 @@ async def _new_export(
         EXPORT_JOB,
         {"case_id": case_id, "attempt": attempt},
         run_at=now,
-        dedupe_key=f"{EXPORT_JOB}:{case_id}:{attempt}",
+        dedupe_key=_export_job_key(case_id, attempt),
     )
 
 
