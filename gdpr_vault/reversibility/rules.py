@@ -329,10 +329,21 @@ def check_deletion_allowed(
         )
 
 
+# Instants that open something rather than end it: once passed they are open, not overdue.
+OPENINGS = frozenset({"request_window_opens"})
+
+
 def deadline_view(deadlines: Mapping[str, Any], now: datetime) -> dict[str, dict[str, Any]]:
-    """Deadlines as the API shows them, each with ``overdue`` at ``now``."""
+    """Deadlines as the API shows them, each with ``overdue`` at ``now``; openings with ``open``.
+
+    A request window that opened last week is not "overdue" (a reviewer read it that way).
+    """
     out = {}
     for name, record in deadlines.items():
         due = parse_iso(record.get("due"))
-        out[name] = {**record, "overdue": bool(due and now > due)}
+        passed = bool(due and now >= due)
+        if name in OPENINGS:
+            out[name] = {**record, "overdue": False, "open": passed}
+        else:
+            out[name] = {**record, "overdue": bool(due and now > due)}
     return out

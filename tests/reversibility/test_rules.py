@@ -157,3 +157,20 @@ def test_dates_before_the_contract_started_are_refused():
     assert (refused.value.rule, refused.value.field) == ("before-contract-start", "received_at")
     rules.check_within_contract(omr, None, contract_end=date(2000, 1, 1))  # no start: no check
     rules.check_within_contract(omr, start, contract_end=start, events={"x": None})
+
+
+def test_an_opened_request_window_is_open_not_overdue():
+    deadlines = {
+        "request_window_opens": {"due": "2027-12-01T23:00:00Z"},
+        "export_deadline": {"due": "2027-12-01T23:00:00Z"},
+    }
+    before = rules.deadline_view(deadlines, datetime(2027, 12, 1, 22, 0, tzinfo=UTC))
+    after = rules.deadline_view(deadlines, datetime(2027, 12, 2, 9, 0, tzinfo=UTC))
+    assert before["request_window_opens"] == {
+        **deadlines["request_window_opens"],
+        "overdue": False,
+        "open": False,
+    }
+    assert after["request_window_opens"]["open"] is True
+    assert after["request_window_opens"]["overdue"] is False
+    assert after["export_deadline"]["overdue"] is True and "open" not in after["export_deadline"]
