@@ -13,17 +13,7 @@ from gdpr_vault.evidence.verify import verify_path
 
 
 def test_a_bag_signed_by_the_service_verifies_and_a_flipped_byte_fails(tmp_path):
-    source = tmp_path / "tenants" / "cli_a"
-    source.mkdir(parents=True)
-    (source / "règlement intérieur.txt").write_text("contenu\n", encoding="utf-8")
-    bag = tmp_path / "bag"
-    pack(
-        [f"file://{tmp_path}/tenants/{{client}}/"],
-        str(bag),
-        client="cli_a",
-        case_id="rev_test",
-        signing_key=service_signing_key(),
-    )
+    bag = _signed_bag(tmp_path, service_signing_key(), name="règlement intérieur.txt")
     report = verify_path(bag)
     assert report["ok"], report
     assert report["kind"] == "bag" and report["signature"] == "valid"
@@ -33,10 +23,10 @@ def test_a_bag_signed_by_the_service_verifies_and_a_flipped_byte_fails(tmp_path)
     assert not tampered["ok"] and tampered["problems"]
 
 
-def _signed_bag(tmp_path, key):
+def _signed_bag(tmp_path, key, name="a.txt"):
     source = tmp_path / "tenants" / "cli_a"
     source.mkdir(parents=True)
-    (source / "a.txt").write_text("contenu\n", encoding="utf-8")
+    (source / name).write_text("contenu\n", encoding="utf-8")
     bag = tmp_path / "bag"
     pack(
         [f"file://{tmp_path}/tenants/{{client}}/"],
