@@ -20,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # slash, or an empty, '.' or '..' component. One search instead of a Python loop over every
 # character: a file source checks a name per file, and ordinary names pass in one C call.
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]|^/|(?:^|/)\.{0,2}(?:/|$)")
-_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+\Z")
 
 
 def describe(name: str) -> str:

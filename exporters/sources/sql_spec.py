@@ -14,9 +14,9 @@ from urllib.parse import unquote
 from exporters.errors import InputError
 
 DEFAULT_ITERSIZE = 5000
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_OUTPUT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_OUTPUT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _CLIENT_PARAM = re.compile(r"(?<![:\w]):client\b")
 _OWN_PARAMS = frozenset({"table", "query", "itersize", "formats"})
 FORMATS = ("jsonl", "csv")  # every output format, in the order files are opened and listed

@@ -22,7 +22,7 @@ from gdpr_vault.audits import service
 from gdpr_vault.auth.tokens import Principal
 
 log = structlog.get_logger("gdpr_vault.audits")
-_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}\Z")
 
 
 def query_keys(query_string: bytes) -> list[str]:

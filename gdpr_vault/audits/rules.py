@@ -102,7 +102,7 @@ DATA_PROTECTION_AREAS: frozenset[str] = frozenset(
     }
 )
 
-AREA_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}$")
+AREA_RE = re.compile(r"^[a-z][a-z0-9_]{1,59}\Z")
 ROLLING_YEAR = timedelta(days=365)
 
 

@@ -11,7 +11,8 @@ from gdpr_vault.inputs import Input
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
-Item = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"^[^\r\n]*$")]
+# "(?!\n)": Python's "$" also matches before a final newline, which would let one through.
+Item = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"^[^\r\n]*$(?!\n)")]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Items = Annotated[list[Item], msgspec.Meta(max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]

@@ -12,10 +12,16 @@ from gdpr_vault.inputs import Input
 IdText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Url = Annotated[str, msgspec.Meta(min_length=6, max_length=4000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-# One line that ends up on a signed certificate or a printable page: no control characters
-# (an ESC could repaint a terminal, a CR LF forge a line of the certificate's text).
+# One line that ends up on a signed certificate or a printable page: no control characters or
+# line separators (an ESC could repaint a terminal, a CR LF forge a line of the certificate's
+# text), and not blank. "(?!\n)": Python's "$" also matches before a final newline.
 Line = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=500,
+        pattern=r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$(?!\n)",
+    ),
 ]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
 Trigger = Literal["termination", "non_renewal", "client_request"]
