@@ -20,9 +20,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from exporters.redact import redact_url
+from exporters.s3util import parse_s3_url
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 PLACEHOLDER = "{client}"
 
 
@@ -36,14 +38,22 @@ class IsolationError(ValueError):
 
 @dataclass(frozen=True)
 class Reach:
-    """One place a source reads and deletes: a folder, an S3 prefix or a table's tenant rows."""
+    """One place a source reads and deletes: a folder, an S3 prefix or a table's tenant rows.
 
-    kind: str  # "path", "s3" or "rows"
-    where: tuple[str, ...]  # the store: () for paths; (endpoint, bucket); (database, table)
+    ``endpoint`` (S3 only): ``None`` when the URL names none, and then boto3 picks one from the
+    environment, which may be anyone's: it is taken to be the same store as any other.
+    """
+
+    kind: str  # "path", "s3", "rows" or "database"
+    where: tuple[str, ...]  # the store: () for paths; (bucket,); (database..., table)
     what: str  # the folder or prefix (nested ones overlap), or the tenant value (equal ones do)
+    endpoint: str | None = None
 
     def overlaps(self, other: Reach) -> bool:
         if (self.kind, self.where) != (other.kind, other.where):
+            return False
+        named = None not in (self.endpoint, other.endpoint)
+        if self.kind == "s3" and named and self.endpoint != other.endpoint:
             return False
         if self.kind == "rows":
             return self.what == other.what
@@ -53,7 +63,7 @@ class Reach:
         if self.kind == "path":
             return self.what
         if self.kind == "s3":
-            return f"s3://{self.where[1]}/{self.what}"
+            return f"s3://{self.where[0]}/{self.what}"
         if self.kind == "database":
             return "its database"
         return f"table {self.where[-1]} rows of tenant {self.what!r}"
@@ -94,58 +104,97 @@ def _real(path: str) -> str:
     return os.path.realpath(path).rstrip("/") or "/"
 
 
-def _database(url: str) -> tuple[str, ...]:
+def _file_identity(path: str) -> str:
+    """A file by device and inode when it exists (a hard link is the same file), else by path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _real(path)
+    return f"inode:{st.st_dev}:{st.st_ino}"
+
+
+def _endpoint(url: str | None) -> str | None:
+    """An S3 endpoint in one spelling: scheme and host lower-cased, default port, no final '/'."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+
+
+def _sqlite_file(url: str, tenant: str) -> str:
+    parts = urlsplit(url.partition("#")[0])
+    raw = unquote(parts.path if parts.netloc == "" else parts.netloc + parts.path)
+    return raw.replace(PLACEHOLDER, tenant)
+
+
+def _database(url: str, tenant: str) -> tuple[str, ...]:
     """A comparable identity for a SQL source's database (local host names are one host)."""
     parts = urlsplit(url.partition("#")[0])
     if parts.scheme.lower() == "sqlite":
-        raw = unquote(parts.path if parts.netloc == "" else parts.netloc + parts.path)
-        return ("sqlite", _real(raw))
+        return ("sqlite", _file_identity(_sqlite_file(url, tenant)))
     host = (parts.hostname or "").lower()
     host = "localhost" if host in _LOCAL_HOSTS else host
     user = unquote(parts.username or "")
-    name = unquote(parts.path.lstrip("/")) or user
+    name = unquote(parts.path.lstrip("/")).replace(PLACEHOLDER, tenant) or user
     return ("postgresql", host, str(parts.port or 5432), name)
 
 
+def _table(database: tuple[str, ...], name: str) -> str:
+    """One spelling per table: SQLite ignores case and names its own schema 'main';
+    PostgreSQL folds unquoted names to lower case and looks in 'public' first."""
+    name = name.lower()
+    if database[0] == "sqlite":
+        return name.removeprefix("main.")
+    return name if "." in name else f"public.{name}"
+
+
 def reach(url: str, tenant: str) -> list[Reach]:
-    """Where ``url`` reads and deletes for ``tenant`` (its placeholder filled in)."""
+    """Where ``url`` reads and deletes for ``tenant`` (its placeholder filled in everywhere)."""
     scheme = _scheme(url)
     parts = urlsplit(url.partition("#")[0])
     if scheme == "file":
         folder = unquote(parts.path).replace(PLACEHOLDER, tenant)
         return [Reach("path", (), _real(folder))]
     if scheme == "s3":
-        params = dict(parse_qsl(parts.query))
-        prefix = unquote(parts.path).replace(PLACEHOLDER, tenant).strip("/")
-        where = (params.get("endpoint_url", "").rstrip("/"), parts.hostname or "")
-        return [Reach("s3", where, prefix)]
-    database = _database(url)
+        # The exporters' own parser, so this check reads the URL exactly as export and
+        # deletion do (a repeated or blank parameter cannot mean one thing here, another there).
+        location = parse_s3_url(url.partition("#")[0], what="S3 source")
+        prefix = location.prefix.replace(PLACEHOLDER, tenant).strip("/")
+        return [Reach("s3", (location.bucket,), prefix, _endpoint(location.endpoint_url))]
+    database = _database(url, tenant)
     tables = [v.partition(":")[0] for k, v in parse_qsl(parts.query) if k == "table"]
-    return [Reach("rows", (*database, table), tenant) for table in tables]
+    return [Reach("rows", (*database, _table(database, t)), tenant) for t in tables]
 
 
-def _whole_database(url: str) -> list[Reach]:
+def _whole_database(url: str, tenant: str) -> list[Reach]:
     """A SQL source's database as a whole: clients may share one, the vault's own is refused."""
     if _scheme(url) not in ("sqlite", "postgresql", "postgres"):
         return []
-    database = _database(url)
-    if database[0] == "sqlite":
-        return [Reach("path", (), database[1])]
-    return [Reach("database", database, "")]
+    reaches = [Reach("database", _database(url, tenant), "")]
+    if _scheme(url) == "sqlite":
+        reaches.append(Reach("path", (), _real(_sqlite_file(url, tenant))))
+    return reaches
 
 
-def vault_reaches(protected_paths: Iterable[Path], database_url: str) -> list[Reach]:
+def vault_reaches(
+    protected_paths: Iterable[Path], database_url: str, sqlite_file: Path | None = None
+) -> list[Reach]:
     """The vault's own data: its keys, exports, certificates and its database."""
     reaches = [Reach("path", (), _real(str(path))) for path in protected_paths]
+    if sqlite_file is not None:
+        reaches.append(Reach("path", (), _real(str(sqlite_file))))
+        reaches.append(Reach("database", ("sqlite", _file_identity(str(sqlite_file))), ""))
     if _scheme(database_url) in ("postgresql", "postgres"):
-        reaches.append(Reach("database", _database(database_url), ""))
+        reaches.append(Reach("database", _database(database_url, ""), ""))
     return reaches
 
 
 def check_not_vault(url: str, tenant: str, vault: Sequence[Reach]) -> None:
     """Refuse a source that reaches the vault's own files, or its own PostgreSQL database."""
     shown = redact_url(url)
-    mine = reach(url, tenant) + _whole_database(url)
+    mine = reach(url, tenant) + _whole_database(url, tenant)
     for theirs in vault:
         for place in mine:
             if place.overlaps(theirs):

@@ -38,9 +38,11 @@ from gdpr_vault.reversibility.service import (
     _schedule_deletion,
     _terms,
     _update,
+    check_sources_still_isolated,
     download_url,
     source_specs,
 )
+from gdpr_vault.reversibility.sources import SourceError
 from gdpr_vault.reversibility.tables import RevCase, RevExport
 from gdpr_vault.settings import get_settings
 from gdpr_vault.timeutil import utc_iso
@@ -235,7 +237,12 @@ async def run_deletion(payload: dict[str, Any], now: datetime) -> None:
         row = await _case_row(case_id)
     deletion = json.loads(row["deletion_json"])
     done = {s["source_id"] for s in deletion["sources"]}
-    for spec in await source_specs(row["client_id"]):
+    specs = await source_specs(row["client_id"])
+    try:
+        await check_sources_still_isolated(row["client_id"], [s for s in specs if s.id not in done])
+    except SourceError as exc:  # nothing deleted; the job's error says why, the DPO fixes it
+        raise DeletionError(f"refusing to delete: {exc}") from None
+    for spec in specs:
         if spec.id in done:
             continue
         result = await anyio.to_thread.run_sync(delete_source, spec.url, spec.redacted, spec.tenant)

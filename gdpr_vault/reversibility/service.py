@@ -85,9 +85,8 @@ def _vault_reaches() -> list[isolation.Reach]:
         var / "certificates",
         var / "register-exports",
     ]
-    if settings.is_sqlite:
-        paths.append(db.sqlite_path(settings.effective_database_url))
-    return isolation.vault_reaches(paths, settings.effective_database_url)
+    own_file = db.sqlite_path(settings.effective_database_url) if settings.is_sqlite else None
+    return isolation.vault_reaches(paths, settings.effective_database_url, own_file)
 
 
 async def _other_clients_sources(client_id: str) -> list[tuple[str, str, str]]:
@@ -99,6 +98,38 @@ async def _other_clients_sources(client_id: str) -> list[tuple[str, str, str]]:
         (r["client_id"], sources.unseal_url(r["client_id"], r["id"], r["url_sealed"]), r["tenant"])
         for r in rows
     ]
+
+
+async def check_sources_still_isolated(client_id: str, specs: list[Any]) -> None:
+    """Run the sources' checks again, as things stand now, before deleting anything.
+
+    A folder checked when the source was set can since have become a symbolic link into
+    another client's data, or another client can have been given an overlapping source.
+    Raises :class:`sources.SourceError`, which the deletion job reports and retries.
+    """
+    others = await _other_clients_sources(client_id)
+    for spec in specs:
+        await anyio.to_thread.run_sync(
+            sources.check_isolated, spec.url, spec.tenant, _vault_reaches(), others
+        )
+
+
+async def _sources_in_use(client_id: str) -> bool:
+    """A case is exporting or deleting with them, unless its export's job gave up.
+
+    A dead export job waits for the DPO to fix its cause, and the cause is often the source.
+    """
+    busy = await RevCase.select(RevCase.id, RevCase.status, RevCase.export_attempt).where(
+        (RevCase.client_id == client_id) & RevCase.status.is_in(["exporting", "deleting"])
+    )
+    for case in busy:
+        if case["status"] == "deleting":
+            return True
+        key = _export_job_key(case["id"], case["export_attempt"])
+        job = (await jobs_by_dedupe_key([key])).get(key)
+        if job is None or job["status"] != "dead":
+            return True
+    return False
 
 
 async def set_sources(
@@ -116,10 +147,7 @@ async def set_sources(
     except sources.SourceError as exc:
         raise ValidationProblem(str(exc), field=exc.field, rule=exc.rule) from None
     async with db.transaction():
-        busy = await RevCase.exists().where(
-            (RevCase.client_id == client_id) & RevCase.status.is_in(["exporting", "deleting"])
-        )
-        if busy:
+        if await _sources_in_use(client_id):
             raise Conflict(
                 "a case of this client is exporting or deleting; change its sources afterwards",
                 rule="reversibility-sources-locked",

@@ -17,7 +17,7 @@ from exporters.redact import Redactor, redact_url
 from gdpr_vault.crypto import master
 from gdpr_vault.reversibility import isolation
 
-_TENANT = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_TENANT = re.compile(r"^[A-Za-z0-9._-]{1,200}\Z")
 KINDS = {"file": "files", "s3": "s3", "postgresql": "sql", "postgres": "sql", "sqlite": "sql"}
 
 
@@ -76,6 +76,31 @@ def check_tenant(tenant: str) -> None:
         )
 
 
+def check_isolated(
+    url: str,
+    tenant: str,
+    vault: Sequence[isolation.Reach],
+    others: Sequence[tuple[str, str, str]],
+) -> None:
+    """Refuse a source reaching beyond this client's data (see :mod:`isolation`)."""
+    try:
+        isolation.check_structure(url)
+        isolation.check_not_vault(url, tenant, vault)
+        shared = isolation.find_overlap(url, tenant, others)
+    except isolation.IsolationError as exc:
+        raise SourceError(str(exc), "sources", exc.rule) from None
+    except InputError as exc:  # the exporters' own parser refused it
+        raise SourceError(str(exc), "sources", "source-url") from None
+    if shared is not None:
+        other_client, place = shared
+        raise SourceError(
+            f"{redact_url(url)} reaches {place.describe()}, which client {other_client}'s "
+            "sources reach too: deleting one client's data would delete the other's",
+            "sources",
+            "source-overlap",
+        )
+
+
 def validate(
     urls: Sequence[str],
     tenant: str,
@@ -96,19 +121,9 @@ def validate(
         field = f"sources[{index}].url"
         kind = kind_of(url)
         try:
-            isolation.check_structure(url)
-            isolation.check_not_vault(url, tenant, vault)
-        except isolation.IsolationError as exc:
+            check_isolated(url, tenant, vault, others)
+        except SourceError as exc:
             raise SourceError(redactor(str(exc)), field, exc.rule) from None
-        shared = isolation.find_overlap(url, tenant, others)
-        if shared is not None:
-            other_client, place = shared
-            raise SourceError(
-                f"{redact_url(url)} reaches {place.describe()}, which client {other_client}'s "
-                "sources reach too: deleting one client's data would delete the other's",
-                field,
-                "source-overlap",
-            )
         if kind == "sql":
             query = urlsplit(url.partition("#")[0]).query
             keys = [unquote(p.partition("=")[0]) for p in query.split("&") if p]

@@ -334,6 +334,8 @@ async def test_anomaly_reopens_the_export_and_keeps_both_manifests(
     for exclusion in [
         {"what": "a\u001b[2J", "legal_reason": "b"},
         {"what": "logs", "legal_reason": "b\r\nInjected: yes"},
+        {"what": "a\n", "legal_reason": "r"},  # "$" alone lets a final newline through
+        {"what": " ", "legal_reason": "r"},
     ]:
         refused = await api.post(f"{case_url}/exclusions", json=exclusion, headers=dpo)
         assert refused.status_code == 400, (exclusion, refused.text)

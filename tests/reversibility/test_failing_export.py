@@ -28,7 +28,8 @@ async def test_a_dead_export_job_is_shown_and_can_be_retried(api, tokens, clock,
     case = (await api.post(cases, json={"trigger": "client_request"}, headers=client)).json()
     case_url = f"{cases}/{case['id']}"
     assert (await api.post(f"{case_url}/request", json={}, headers=client)).status_code == 200
-    kept = tmp_path / "kept"
+    kept = tmp_path / "moved" / "kept"
+    kept.parent.mkdir()
     shutil.move(paths["tenants"] / client_id, kept)  # the tenant folder goes missing
 
     for _ in range(8):  # every attempt fails; backoff is at most an hour
@@ -42,7 +43,15 @@ async def test_a_dead_export_job_is_shown_and_can_be_retried(api, tokens, clock,
     assert job["retry"] == f"/api/v1/jobs/{job['id']}/retry"
 
     assert (await api.post(job["retry"], headers=client)).status_code == 403
-    shutil.move(kept, paths["tenants"] / client_id)  # the DPO fixes the cause
+    # The DPO fixes the cause: here by pointing the source at where the data now is. Sources
+    # are locked while an export runs, not once its job has given up.
+    kept.rename(kept.parent / client_id)
+    moved = await api.put(
+        f"/api/v1/clients/{client_id}/reversibility/sources",
+        json={"sources": [{"url": f"file://{kept.parent}/{{client}}/"}]},
+        headers=dpo,
+    )
+    assert moved.status_code == 200, moved.text
     events = await TrailEvent.count().where(TrailEvent.action == "job.retried")
     retried = await api.post(job["retry"], headers=dpo)
     assert retried.status_code == 200, retried.text

@@ -6,6 +6,7 @@ deletion then removed every tenant's folder under a certificate saying "verified
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,106 @@ async def test_the_api_refuses_sources_reaching_other_clients_or_the_vault(
         headers=dpo,
     )
     assert beta.status_code == 200, beta.text
+
+
+# -- second review: ways around the first checks -----------------------------------------
+
+
+def test_the_tenant_is_filled_in_before_any_comparison(tmp_path: Path):
+    var = tmp_path / "var"
+    var.mkdir()
+    vault_db = var / "gdpr-vault.sqlite3"
+    vault_db.write_bytes(b"")
+    vault = isolation.vault_reaches([var / "keys"], f"sqlite:///{vault_db}", vault_db)
+    with pytest.raises(isolation.IsolationError) as refused:  # {client} names the vault's file
+        isolation.check_not_vault(
+            f"sqlite://{var}/{{client}}?table=api_token:label", "gdpr-vault.sqlite3", vault
+        )
+    assert refused.value.rule == "vault-data"
+    linked = tmp_path / "hard-linked.sqlite3"
+    os.link(vault_db, linked)  # the same file under another name
+    with pytest.raises(isolation.IsolationError):
+        isolation.check_not_vault(f"sqlite://{linked}?table=rev_source:client_id", "x", vault)
+
+
+def test_one_database_one_table_one_tenant_whatever_the_spelling(tmp_path: Path):
+    app = tmp_path / "app.sqlite3"
+    app.write_bytes(b"")
+    dbs = tmp_path / "dbs"
+    dbs.mkdir()
+    (dbs / "acme").symlink_to(app)
+    os.link(app, tmp_path / "hard.sqlite3")
+    others = [("cli_b", f"sqlite://{app}?table=employees:tenant_id", "acme")]
+    for url in [
+        f"sqlite://{app}?table=EMPLOYEES:tenant_id",
+        f"sqlite://{app}?table=main.employees:tenant_id",
+        f"sqlite://{dbs}/{{client}}?table=employees:tenant_id",
+        f"sqlite://{tmp_path}/hard.sqlite3?table=employees:tenant_id",
+    ]:
+        assert isolation.find_overlap(url, "acme", others) is not None, url
+    assert (
+        isolation.find_overlap(f"sqlite://{app}?table=employees:tenant_id", "beta", others) is None
+    )
+    pg = [("cli_b", "postgresql://u@localhost/app?table=orders:tenant_id", "acme")]
+    assert isolation.find_overlap(
+        "postgresql://127.0.0.1:5432/app?table=public.ORDERS:t", "acme", pg
+    )
+
+
+def test_s3_endpoints_are_read_as_export_and_deletion_read_them():
+    theirs = [("cli_z", "s3://awsbucket/tenants/{client}/", "zt")]
+    minio = [("cli_y", "s3://b/tenants/{client}/?endpoint_url=http://minio:9000", "yt")]
+    for url, others in [
+        ("s3://awsbucket/tenants/{client}/?endpoint_url=http://x&endpoint_url=", theirs),
+        ("s3://awsbucket/tenants/{client}/?endpoint_url=https://s3.amazonaws.com", theirs),
+        ("s3://b/tenants/{client}/?endpoint_url=HTTP://MINIO:9000/", minio),
+    ]:
+        tenant = others[0][2]
+        assert isolation.find_overlap(url, tenant, others) is not None, url
+    other_store = "s3://b/tenants/{client}/?endpoint_url=http://elsewhere:9000"
+    assert isolation.find_overlap(other_store, "yt", minio) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///srv/{client}/%C2%85", "file:///srv/{client}/\u0085", "file:///srv/\u2028/{client}/"],
+)
+def test_c1_controls_and_line_separators_are_refused(url):
+    with pytest.raises(isolation.IsolationError) as refused:
+        isolation.check_structure(url)
+    assert refused.value.rule == "source-characters"
+
+
+@pytest.mark.parametrize("tenant", ["abc\n", "..\n", "a b", ""])
+def test_tenant_values_are_whole_strings(tenant):
+    from gdpr_vault.reversibility.sources import SourceError, check_tenant
+
+    with pytest.raises(SourceError):
+        check_tenant(tenant)
+
+
+async def test_deletion_rechecks_sources_as_they_stand(api, tokens, tmp_path: Path):
+    from gdpr_vault.reversibility.service import check_sources_still_isolated, source_specs
+    from gdpr_vault.reversibility.sources import SourceError
+
+    dpo = tokens.header(tokens.dpo)
+    a, b = tokens.client_a_id, tokens.client_b_id
+    tenants = tmp_path / "tenants"
+    (tenants / "beta").mkdir(parents=True)
+    evil = tmp_path / "evil"
+    (evil / "beta").mkdir(parents=True)
+    for client, root in ((b, tenants), (a, evil)):
+        put = await api.put(
+            f"/api/v1/clients/{client}/reversibility/sources",
+            json={"tenant": "beta", "sources": [{"url": f"file://{root}/{{client}}/"}]},
+            headers=dpo,
+        )
+        assert put.status_code == 200, put.text
+    specs = await source_specs(a)
+    await check_sources_still_isolated(a, specs)  # two different folders so far
+    (evil / "beta").rmdir()
+    evil.rmdir()
+    evil.symlink_to(tenants)  # now A's folder is B's
+    with pytest.raises(SourceError) as refused:
+        await check_sources_still_isolated(a, specs)
+    assert refused.value.rule == "source-overlap"
