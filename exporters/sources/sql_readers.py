@@ -343,7 +343,11 @@ class _SqliteReader(_Reader):
             raise InputError(f"SQL source {self._display}: no table {spec.table!r}")
         keys = [row[1] for row in sorted(info, key=lambda r: r[5]) if row[5]]
         order = ", ".join(f'"{k}"' for k in keys) if keys else "rowid"
-        return f'SELECT * FROM {table} WHERE "{spec.column}" = :client ORDER BY {order}'
+        # The column qualified by its table: SQLite reads an unknown bare "name" as the string
+        # 'name' (its double-quoted-string fallback), so a misspelt tenant column would match
+        # every row and export every tenant's data; qualified, it is an error.
+        column = f'{table}."{spec.column}"'
+        return f"SELECT * FROM {table} WHERE {column} = :client ORDER BY {order}"
 
     def rows(self, spec: Spec, itersize: int, formats: Sequence[str] = FORMATS) -> Iterator[Any]:
         try:

@@ -124,6 +124,13 @@ def _quote_sqlite(name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
 
 
+def _sqlite_column(table: str, column: str) -> str:
+    """``"table"."column"``: SQLite reads an unknown bare ``"column"`` as the string 'column'
+    (its double-quoted-string fallback), so ``WHERE "typo" = 'typo'`` deleted every tenant's
+    rows; qualified by its table, an unknown column is an error and nothing is deleted."""
+    return f"{_quote_sqlite(table)}.{_quote_sqlite(column)}"
+
+
 def _delete_sqlite(path: Path, tenant: str, tables: list[tuple[str, str]]) -> dict[str, list[str]]:
     if not path.is_file():
         return {name: [] for name, _ in tables}  # already gone: nothing left to delete
@@ -136,7 +143,7 @@ def _delete_sqlite(path: Path, tenant: str, tables: list[tuple[str, str]]) -> di
             pk = [row[1] for row in sorted(info, key=lambda r: r[5]) if row[5]]
             key = ", ".join(_quote_sqlite(c) for c in pk) if pk else "rowid"
             rows = conn.execute(
-                f"DELETE FROM {_quote_sqlite(name)} WHERE {_quote_sqlite(column)} = ? "
+                f"DELETE FROM {_quote_sqlite(name)} WHERE {_sqlite_column(name, column)} = ? "
                 f"RETURNING {key}",
                 (tenant,),
             ).fetchall()
@@ -158,7 +165,8 @@ def _count_sqlite(path: Path, tenant: str, tables: list[tuple[str, str]]) -> dic
     try:
         return {
             name: conn.execute(
-                f"SELECT count(*) FROM {_quote_sqlite(name)} WHERE {_quote_sqlite(column)} = ?",
+                f"SELECT count(*) FROM {_quote_sqlite(name)} "
+                f"WHERE {_sqlite_column(name, column)} = ?",
                 (tenant,),
             ).fetchone()[0]
             for name, column in tables

@@ -182,3 +182,14 @@ def test_formats_parameter_errors(value):
 def test_missing_sqlite_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         open_source(f"sqlite://{tmp_path}/nope.db?table=a:b", "acme")
+
+
+def test_a_misspelt_sqlite_tenant_column_is_an_error_not_every_row(tmp_path):
+    # SQLite reads an unknown bare "column" as a string: WHERE "tenantt" = 'tenantt' matched
+    # every row, so every tenant's data went into one client's export.
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant TEXT)")
+        conn.executemany("INSERT INTO orders (tenant) VALUES (?)", [("acme",), ("beta",)])
+    with pytest.raises(InputError, match="tenantt"):
+        pack([f"sqlite:///{db}?table=orders:tenantt"], str(tmp_path / "bag"), client="tenantt")
