@@ -44,14 +44,18 @@ class Reach:
     environment, which may be anyone's: it is taken to be the same store as any other.
     """
 
-    kind: str  # "path", "s3", "rows" or "database"
+    kind: str  # "path" (a folder), "file" (a database file), "s3", "rows" or "database"
     where: tuple[str, ...]  # the store: () for paths; (bucket,); (database..., table)
     what: str  # the folder or prefix (nested ones overlap), or the tenant value (equal ones do)
     endpoint: str | None = None
 
     def overlaps(self, other: Reach) -> bool:
-        if (self.kind, self.where) != (other.kind, other.where):
-            return False
+        kinds = {self.kind, other.kind}
+        if kinds == {"path", "file"}:  # a database file inside a folder a source deletes
+            file, folder = (self, other) if self.kind == "file" else (other, self)
+            return _nested(file.what, folder.what)
+        if (self.kind, self.where) != (other.kind, other.where) or kinds == {"file"}:
+            return False  # clients may share one database file: their rows are compared
         named = None not in (self.endpoint, other.endpoint)
         if self.kind == "s3" and named and self.endpoint != other.endpoint:
             return False
@@ -60,7 +64,7 @@ class Reach:
         return _nested(self.what, other.what) or _nested(other.what, self.what)
 
     def describe(self) -> str:
-        if self.kind == "path":
+        if self.kind in ("path", "file"):
             return self.what
         if self.kind == "s3":
             return f"s3://{self.where[0]}/{self.what}"
@@ -83,6 +87,8 @@ def check_structure(url: str) -> None:
     shown = redact_url(url)
     if _CONTROL.search(url) or _CONTROL.search(unquote(url)):
         raise IsolationError(f"{shown}: control characters are not allowed", "source-characters")
+    if _scheme(url) in ("postgresql", "postgres"):
+        _check_postgresql(url, shown)
     if _scheme(url) not in ("file", "s3"):
         return
     segments = unquote(urlsplit(url.partition("#")[0]).path).split("/")
@@ -97,6 +103,28 @@ def check_structure(url: str) -> None:
             f"{PLACEHOLDER}/): certified deletion deletes that whole folder",
             "tenant-folder",
         )
+
+
+# Connection parameters that would choose another server, database, role or search path than
+# the URL's own host, port, path and user, which are what the checks compare.
+_RETARGETING = frozenset({"host", "hostaddr", "port", "dbname", "user", "service", "options"})
+
+
+def _check_postgresql(url: str, shown: str) -> None:
+    params = parse_qsl(urlsplit(url.partition("#")[0]).query, keep_blank_values=True)
+    for key, value in params:
+        if key in _RETARGETING:
+            raise IsolationError(
+                f"{shown}: the parameter {key!r} would connect elsewhere than the URL says; "
+                "put the host, port, database and user in the URL itself",
+                "source-connection",
+            )
+        if key == "table" and "." not in value.partition(":")[0]:
+            raise IsolationError(
+                f"{shown}: table {value.partition(':')[0]!r} must name its schema "
+                "(schema.table): the server's search path would decide otherwise",
+                "table-schema",
+            )
 
 
 def _real(path: str) -> str:
@@ -120,7 +148,9 @@ def _endpoint(url: str | None) -> str | None:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     port = parts.port or _DEFAULT_PORTS.get(scheme)
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+    host = (parts.hostname or "").lower()
+    host = "localhost" if host in _LOCAL_HOSTS else host  # one machine, three spellings
+    return f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"
 
 
 def _sqlite_file(url: str, tenant: str) -> str:
@@ -165,17 +195,17 @@ def reach(url: str, tenant: str) -> list[Reach]:
         return [Reach("s3", (location.bucket,), prefix, _endpoint(location.endpoint_url))]
     database = _database(url, tenant)
     tables = [v.partition(":")[0] for k, v in parse_qsl(parts.query) if k == "table"]
-    return [Reach("rows", (*database, _table(database, t)), tenant) for t in tables]
+    reaches = [Reach("rows", (*database, _table(database, t)), tenant) for t in tables]
+    if scheme == "sqlite":
+        reaches.append(Reach("file", (), _real(_sqlite_file(url, tenant))))
+    return reaches
 
 
 def _whole_database(url: str, tenant: str) -> list[Reach]:
     """A SQL source's database as a whole: clients may share one, the vault's own is refused."""
     if _scheme(url) not in ("sqlite", "postgresql", "postgres"):
         return []
-    reaches = [Reach("database", _database(url, tenant), "")]
-    if _scheme(url) == "sqlite":
-        reaches.append(Reach("path", (), _real(_sqlite_file(url, tenant))))
-    return reaches
+    return [Reach("database", _database(url, tenant), "")]
 
 
 def vault_reaches(
@@ -184,7 +214,7 @@ def vault_reaches(
     """The vault's own data: its keys, exports, certificates and its database."""
     reaches = [Reach("path", (), _real(str(path))) for path in protected_paths]
     if sqlite_file is not None:
-        reaches.append(Reach("path", (), _real(str(sqlite_file))))
+        reaches.append(Reach("path", (), _real(str(sqlite_file))))  # the file, as a folder would
         reaches.append(Reach("database", ("sqlite", _file_identity(str(sqlite_file))), ""))
     if _scheme(database_url) in ("postgresql", "postgres"):
         reaches.append(Reach("database", _database(database_url, ""), ""))

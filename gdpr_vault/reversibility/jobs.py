@@ -217,6 +217,13 @@ async def run_deletion(payload: dict[str, Any], now: datetime) -> None:
     row = await _case_row(case_id)
     if row["status"] == "deleted":
         return
+    specs = await source_specs(row["client_id"])
+    if not specs and not json.loads(row["deletion_json"] or "{}").get("sources"):
+        # A certificate over no source would say "deleted, verified" about nothing at all.
+        raise NoSources(
+            f"client {row['client_id']} has no sources configured: nothing can be deleted "
+            "and certified; configure them, then retry this job"
+        )
     if row["status"] != "deleting":
         try:
             rules.check_deletion_allowed(row["status"], row["choice"], _deadlines(row), now)
@@ -237,7 +244,6 @@ async def run_deletion(payload: dict[str, Any], now: datetime) -> None:
         row = await _case_row(case_id)
     deletion = json.loads(row["deletion_json"])
     done = {s["source_id"] for s in deletion["sources"]}
-    specs = await source_specs(row["client_id"])
     try:
         await check_sources_still_isolated(row["client_id"], [s for s in specs if s.id not in done])
     except SourceError as exc:  # nothing deleted; the job's error says why, the DPO fixes it

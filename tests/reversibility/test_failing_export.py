@@ -67,3 +67,20 @@ async def test_a_dead_export_job_is_shown_and_can_be_retried(api, tokens, clock,
     done = (await api.get(case_url, headers=client)).json()
     assert done["status"] == "export_available"
     assert done["exports"][0]["status"] == "available" and done["exports"][0]["job"] is None
+
+
+async def test_destruction_without_any_source_certifies_nothing(api, tokens, clock):
+    client_id = tokens.client_a_id  # no sources configured
+    client = tokens.header(tokens.client_a)
+    clock.set(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))
+    cases = f"/api/v1/clients/{client_id}/reversibility/cases"
+    case = (await api.post(cases, json={"trigger": "client_request"}, headers=client)).json()
+    case_url = f"{cases}/{case['id']}"
+    asked = await api.post(f"{case_url}/request", json={"choice": "destruction"}, headers=client)
+    assert asked.status_code == 200, asked.text
+    for _ in range(3):
+        await run_jobs(clock)
+        clock.set(clock() + timedelta(hours=1))
+    after = (await api.get(case_url, headers=client)).json()
+    assert after["status"] != "deleted"
+    assert not after["deletion"].get("sources") and "certificate" not in str(after["deletion"])

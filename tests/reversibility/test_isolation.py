@@ -47,7 +47,7 @@ def test_sources_that_could_reach_beyond_the_client_are_refused(url, rule):
         "file:///srv/app/tenants/{client}/",
         "file:///srv/app/tenants/{client}",
         "s3://bucket/tenants/{client}/?endpoint_url=http://127.0.0.1:9000",
-        "postgresql://db/app?table=orders:tenant_id",
+        "postgresql://db/app?table=public.orders:tenant_id&sslmode=disable",
         "sqlite:///srv/app.db?table=orders:tenant_id",
     ],
 )
@@ -281,3 +281,39 @@ async def test_deletion_rechecks_sources_as_they_stand(api, tokens, tmp_path: Pa
     with pytest.raises(SourceError) as refused:
         await check_sources_still_isolated(a, specs)
     assert refused.value.rule == "source-overlap"
+
+
+def test_a_misspelt_sqlite_tenant_column_deletes_nothing(tmp_path: Path):
+    import sqlite3
+
+    db = tmp_path / "app.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant TEXT)")
+        conn.executemany("INSERT INTO orders (tenant) VALUES (?)", [("acme",), ("beta",)])
+    url = f"sqlite://{db}?table=orders:zzz"
+    with pytest.raises(DeletionError, match="zzz"):
+        delete_source(url, url, "zzz")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 2
+
+
+def test_third_review_loopback_database_files_and_postgresql_targets(tmp_path: Path):
+    s3 = [("cli_a", "s3://bkt/tenants/{client}/?endpoint_url=http://127.0.0.1:5055", "acme")]
+    url = "s3://bkt/tenants/{client}/?endpoint_url=http://localhost:5055"
+    assert isolation.find_overlap(url, "acme", s3) is not None
+    db = tmp_path / "db" / "app.sqlite3"
+    db.parent.mkdir()
+    db.write_bytes(b"")
+    with_db = [("cli_a", f"sqlite://{db}?table=orders:tenant", "acme")]
+    folder = f"file://{tmp_path}/{{client}}/"
+    assert isolation.find_overlap(folder, "db", with_db) is not None  # the folder holds A's db
+    assert isolation.find_overlap(with_db[0][1], "acme", [("cli_b", folder, "db")]) is not None
+    assert isolation.find_overlap(with_db[0][1], "beta", with_db) is None  # a shared db is fine
+    for url, rule in [
+        ("postgresql://u@h/decoy?dbname=app&table=other.orders:tenant", "source-connection"),
+        ("postgresql://u@h/app?options=-csearch_path%3Dother&table=s.t:c", "source-connection"),
+        ("postgresql://u@h/app?table=orders:tenant", "table-schema"),
+    ]:
+        with pytest.raises(isolation.IsolationError) as refused:
+            isolation.check_structure(url)
+        assert refused.value.rule == rule, url
