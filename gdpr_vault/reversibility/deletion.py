@@ -249,6 +249,65 @@ def _sql(
     )
 
 
+def shared_rows(url: str, tenant: str, others: Iterable[tuple[str, str, str]]) -> str | None:
+    """Rows this source would delete that the database also counts as another client's.
+
+    Tenant values are compared as text before; the database compares them its own way: under
+    a case-insensitive collation 'ACME' is 'acme', in an INTEGER column '01' is '1', with
+    citext too. So the rows are counted in the database, as the DELETE would select them.
+    ``others`` holds (client id, url, tenant) of every other client's source.
+    """
+    mine = isolation.table_places(url, tenant)
+    if not mine:
+        return None
+    base = url.partition("#")[0]
+    for client_id, other_url, other_tenant in others:
+        for place, their_name, their_column in isolation.table_places(other_url, other_tenant):
+            for my_place, name, column in mine:
+                if place != my_place or other_tenant == tenant:
+                    continue  # another table; an equal value was refused when set
+                if _count_both(base, name, column, tenant, their_column, other_tenant):
+                    return (
+                        f"rows of {name} whose {column} is {tenant!r} are also client "
+                        f"{client_id}'s ({their_name}.{their_column} = {other_tenant!r} there)"
+                    )
+    return None
+
+
+def _count_both(
+    url: str, table: str, column: str, tenant: str, other_column: str, other_tenant: str
+) -> int:
+    if urlsplit(url).scheme == "sqlite":
+        path = _sqlite_path(url, tenant)
+        if not path.is_file():
+            return 0
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute(
+                f"SELECT count(*) FROM {_quote_sqlite(table)} "
+                f"WHERE {_sqlite_column(table, column)} = ? "
+                f"AND {_sqlite_column(table, other_column)} = ?",
+                (tenant, other_tenant),
+            ).fetchone()
+        finally:
+            conn.close()
+        return int(row[0]) if row else 0
+    import psycopg
+    from psycopg import sql
+
+    _tables, passthrough = _sql_specs(url)
+    with psycopg.connect(_pg_conninfo(url, passthrough), connect_timeout=10) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {} = %s AND {} = %s").format(
+                sql.Identifier(*table.split(".")),
+                sql.Identifier(column),
+                sql.Identifier(other_column),
+            ),
+            (tenant, other_tenant),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 # -- S3 -----------------------------------------------------------------------------------------
 
 

@@ -201,6 +201,17 @@ def reach(url: str, tenant: str) -> list[Reach]:
     return reaches
 
 
+def table_places(url: str, tenant: str) -> list[tuple[tuple[str, ...], str, str]]:
+    """(place, table, tenant column) for each ``table=`` of a SQL source, places as in
+    :func:`reach` (database identity and the table as the database reads its name)."""
+    if _scheme(url) not in ("sqlite", "postgresql", "postgres"):
+        return []
+    database = _database(url, tenant)
+    query = urlsplit(url.partition("#")[0]).query
+    pairs = [v.partition(":") for k, v in parse_qsl(query) if k == "table"]
+    return [((*database, _table(database, name)), name, column) for name, _s, column in pairs]
+
+
 def _whole_database(url: str, tenant: str) -> list[Reach]:
     """A SQL source's database as a whole: clients may share one, the vault's own is refused."""
     if _scheme(url) not in ("sqlite", "postgresql", "postgres"):

@@ -26,6 +26,7 @@ from gdpr_vault.inputs import check_input_date
 from gdpr_vault.jobs.queue import enqueue, jobs_by_dedupe_key
 from gdpr_vault.pagination import PageRequest, page
 from gdpr_vault.reversibility import archive, isolation, rules, sources
+from gdpr_vault.reversibility.deletion import shared_rows
 from gdpr_vault.reversibility.schemas import AnomalyIn, CaseOpenIn, ChoiceIn, RequestIn, SourcesIn
 from gdpr_vault.reversibility.tables import RevCase, RevExport, RevSource
 from gdpr_vault.settings import get_settings
@@ -112,6 +113,9 @@ async def check_sources_still_isolated(client_id: str, specs: list[Any]) -> None
         await anyio.to_thread.run_sync(
             sources.check_isolated, spec.url, spec.tenant, _vault_reaches(), others
         )
+        clash = await anyio.to_thread.run_sync(shared_rows, spec.url, spec.tenant, others)
+        if clash is not None:
+            raise sources.SourceError(f"{spec.redacted}: {clash}", "sources", "tenant-collision")
 
 
 async def _sources_in_use(client_id: str) -> bool:

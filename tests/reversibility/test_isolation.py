@@ -317,3 +317,39 @@ def test_third_review_loopback_database_files_and_postgresql_targets(tmp_path: P
         with pytest.raises(isolation.IsolationError) as refused:
             isolation.check_structure(url)
         assert refused.value.rule == rule, url
+
+
+def test_the_database_decides_whether_two_tenant_values_are_one(tmp_path: Path):
+    import sqlite3
+
+    from gdpr_vault.reversibility.deletion import shared_rows
+
+    db = tmp_path / "app.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant TEXT COLLATE NOCASE)")
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, tenant INTEGER)")
+        conn.executemany("INSERT INTO orders (tenant) VALUES (?)", [("acme",), ("beta",)])
+        conn.executemany("INSERT INTO invoices (tenant) VALUES (?)", [(1,), (2,)])
+    orders = f"sqlite://{db}?table=orders:tenant"
+    invoices = f"sqlite://{db}?table=invoices:tenant"
+    assert shared_rows(orders, "ACME", [("cli_a", orders, "acme")]) is not None
+    assert shared_rows(invoices, "01", [("cli_a", invoices, "1")]) is not None
+    assert shared_rows(orders, "beta", [("cli_a", orders, "acme")]) is None
+    assert shared_rows(f"file://{tmp_path}/{{client}}/", "x", [("cli_a", orders, "acme")]) is None
+
+
+@pytest.mark.postgres
+def test_shared_rows_counts_in_postgresql_too(pg_tenant_table):
+    from gdpr_vault.reversibility.deletion import shared_rows
+
+    table, dsn = pg_tenant_table
+    if table is None:
+        pytest.skip(dsn)  # the reason PostgreSQL is not reachable
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {table} (tenant_id, item) VALUES ('acme', 'x'), ('beta', 'y')")
+    url = f"{dsn}?table={table}:tenant_id"
+    assert shared_rows(url, "beta", [("cli_a", url, "acme")]) is None
+    lowered = f"{dsn}?table={table}:tenant_id&sslmode=disable"
+    assert shared_rows(lowered, "ACME", [("cli_a", url, "acme")]) is None  # text compares exactly
