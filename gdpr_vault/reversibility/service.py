@@ -101,7 +101,7 @@ async def _other_clients_sources(client_id: str) -> list[tuple[str, str, str]]:
     ]
 
 
-async def check_sources_still_isolated(client_id: str, specs: list[Any]) -> None:
+async def check_sources_still_isolated(client_id: str, specs: list[sources.SourceSpec]) -> None:
     """Run the sources' checks again, as things stand now, before deleting anything.
 
     A folder checked when the source was set can since have become a symbolic link into
@@ -109,10 +109,9 @@ async def check_sources_still_isolated(client_id: str, specs: list[Any]) -> None
     Raises :class:`sources.SourceError`, which the deletion job reports and retries.
     """
     others = await _other_clients_sources(client_id)
+    vault = _vault_reaches()
     for spec in specs:
-        await anyio.to_thread.run_sync(
-            sources.check_isolated, spec.url, spec.tenant, _vault_reaches(), others
-        )
+        await anyio.to_thread.run_sync(sources.check_isolated, spec.url, spec.tenant, vault, others)
         clash = await anyio.to_thread.run_sync(shared_rows, spec.url, spec.tenant, others)
         if clash is not None:
             raise sources.SourceError(f"{spec.redacted}: {clash}", "sources", "tenant-collision")
@@ -354,13 +353,13 @@ def _export_job_key(case_id: str, attempt: int) -> str:
 
 async def _export_jobs(case_id: str, exports: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """The background job of each export still under way, by attempt."""
-    pending = [e["attempt"] for e in exports if e["status"] in ("queued", "running")]
-    found = await jobs_by_dedupe_key([_export_job_key(case_id, a) for a in pending])
-    return {
-        a: found[_export_job_key(case_id, a)]
-        for a in pending
-        if _export_job_key(case_id, a) in found
+    keys = {
+        _export_job_key(case_id, e["attempt"]): e["attempt"]
+        for e in exports
+        if e["status"] in ("queued", "running")
     }
+    found = await jobs_by_dedupe_key(list(keys))
+    return {keys[key]: job for key, job in found.items()}
 
 
 def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
